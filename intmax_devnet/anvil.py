@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -65,14 +66,21 @@ def start_anvil(
     port = port or free_port()
     args = [
         str(anvil_binary()),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--chain-id", str(chain_id),
-        "--mnemonic", DEVNET_MNEMONIC,
-        "--accounts", "10",
-        "--balance", "1000000",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--chain-id",
+        str(chain_id),
+        "--mnemonic",
+        DEVNET_MNEMONIC,
+        "--accounts",
+        "10",
+        "--balance",
+        "1000000",
         # Keep every state so tests can evm_snapshot/evm_revert freely and reads at old blocks work.
-        "--prune-history", "0",
+        "--prune-history",
+        "0",
     ]
     if block_time:
         args += ["--block-time", str(block_time)]
@@ -135,7 +143,6 @@ def stop_process_group(pgid: int, timeout: float = 10.0) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    # Only our own children can be reaped; for anything else there is nothing to do.
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

