@@ -54,7 +54,9 @@ def drop_postgres_database(url: str) -> None:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty PostgreSQL database, for tests of PostgreSQL-only behaviour."""
+    request.node.user_properties.append(("warehouse_backend", "postgresql"))
     url = create_postgres_database()
     yield url
     drop_postgres_database(url)
