@@ -52,21 +52,79 @@ def _dagster(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _up(settings: Settings, args: argparse.Namespace) -> int:
-    """Migrate, then run the API and Dagster (UI + daemon) until Ctrl-C."""
+    """Start the devnet when no chain is configured (and simulate activity on it), migrate, then run
+    the API and Dagster (UI + daemon) until Ctrl-C; stop on exit what this command started."""
     from intmax_cli import processes
     from intmax_core.warehouse import migrate
 
-    migrate.upgrade(settings.warehouse_url)
-    commands = {
-        "api": [sys.executable, "-m", "intmax_cli.main", "api"],
-        "dagster": processes.dagster_dev_command(args.dagster_port),
-    }
-    print(
-        f"API on http://{settings.api_host}:{settings.api_port}/v1/health, "
-        f"Dagster UI on http://127.0.0.1:{args.dagster_port}; Ctrl-C stops both",
-        file=sys.stderr,
-    )
-    return processes.run_until_interrupted(commands, processes.dagster_environment())
+    started_devnet = False
+    if settings.network == "devnet" and not settings.l1_rpc_urls:
+        from intmax_devnet import devnet
+        from intmax_devnet.simulator import SimulationPlan, simulate
+
+        manifest = devnet.up(settings.data_dir)
+        started_devnet = True
+        print(f"devnet up: L1 {manifest.l1.rpc_url}, L2 {manifest.l2.rpc_url}", file=sys.stderr)
+        settings = load_settings()  # now configured from the manifest
+    try:
+        migrate.upgrade(settings.warehouse_url)
+        if started_devnet and not args.no_simulate:
+            print(simulate(settings, SimulationPlan(seed=args.seed)).describe(), file=sys.stderr)
+        commands = {
+            "api": [sys.executable, "-m", "intmax_cli.main", "api"],
+            "dagster": processes.dagster_dev_command(args.dagster_port),
+        }
+        print(
+            f"API on http://{settings.api_host}:{settings.api_port}/v1/health, "
+            f"Dagster UI on http://127.0.0.1:{args.dagster_port}; Ctrl-C stops everything",
+            file=sys.stderr,
+        )
+        return processes.run_until_interrupted(commands, processes.dagster_environment())
+    finally:
+        if started_devnet:
+            devnet.down(settings.data_dir)
+            print("devnet down", file=sys.stderr)
+
+
+def _devnet(settings: Settings, args: argparse.Namespace) -> int:
+    from intmax_devnet import devnet
+
+    data_dir = settings.data_dir
+    if args.devnet_command == "up":
+        try:
+            manifest = devnet.up(data_dir, l1_port=args.l1_port, l2_port=args.l2_port)
+        except devnet.DevnetError as error:
+            print(f"intmax devnet up: {error}", file=sys.stderr)
+            return 1
+        print(
+            f"devnet up: L1 {manifest.l1.rpc_url} (chain {manifest.l1.chain_id}), "
+            f"L2 {manifest.l2.rpc_url} (chain {manifest.l2.chain_id}); manifest {data_dir / 'devnet.json'}"
+        )
+        return 0
+    if args.devnet_command == "down":
+        stopped = devnet.down(data_dir)
+        print(f"devnet down: stopped {len(stopped)} chain(s)" if stopped else "no devnet was running")
+        return 0
+    if args.devnet_command == "status":
+        running, report = devnet.status(data_dir)
+        print(report)
+        return 0 if running else 1
+    from intmax_devnet.simulator import SimulationPlan, simulate
+
+    try:
+        plan = SimulationPlan(
+            seed=args.seed,
+            users=args.users,
+            deposits=args.deposits,
+            withdrawals=args.withdrawals,
+            builders=args.builders,
+            blocks=args.blocks,
+        )
+    except ValueError as error:
+        print(f"intmax devnet simulate: {error}", file=sys.stderr)
+        return 2
+    print(simulate(settings, plan).describe())
+    return 0
 
 
 def _config(settings: Settings, args: argparse.Namespace) -> int:
@@ -95,9 +153,27 @@ def build_parser() -> argparse.ArgumentParser:
     dagster.add_argument("--port", type=int, default=DAGSTER_UI_PORT)
     dagster.set_defaults(handler=_dagster)
 
-    up = commands.add_parser("up", help="migrate, then run the API and Dagster until Ctrl-C")
+    up = commands.add_parser("up", help="devnet (if no chain is configured), migrate, API + Dagster until Ctrl-C")
     up.add_argument("--dagster-port", type=int, default=DAGSTER_UI_PORT)
+    up.add_argument("--seed", type=int, default=1, help="simulator seed for the devnet's activity")
+    up.add_argument("--no-simulate", action="store_true", help="start the devnet without simulated activity")
     up.set_defaults(handler=_up)
+
+    devnet = commands.add_parser("devnet", help="local L1 + L2 chains with the INTMAX2 contracts")
+    devnet_commands = devnet.add_subparsers(dest="devnet_command", required=True)
+    devnet_up = devnet_commands.add_parser("up", help="start both chains, deploy, write the manifest")
+    devnet_up.add_argument("--l1-port", type=int, default=8545)
+    devnet_up.add_argument("--l2-port", type=int, default=8546)
+    devnet_commands.add_parser("down", help="stop what `up` started and remove the manifest")
+    devnet_commands.add_parser("status", help="what runs (exit 1 when the devnet is not running)")
+    simulate = devnet_commands.add_parser("simulate", help="deterministic user and operator activity")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--users", type=int, default=5, help="distinct depositing users")
+    simulate.add_argument("--deposits", type=int, default=20, help="ETH and ERC20 deposits")
+    simulate.add_argument("--withdrawals", type=int, default=10, help="withdrawal requests (warehouse rows)")
+    simulate.add_argument("--builders", type=int, default=3, help="block builders sending heartbeats")
+    simulate.add_argument("--blocks", type=int, default=5, help="INTMAX blocks posted to the Rollup")
+    devnet.set_defaults(handler=_devnet)
 
     config = commands.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(handler=_config)

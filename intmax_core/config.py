@@ -14,9 +14,18 @@ from typing import Annotated, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from intmax_core.devnet_manifest import read_manifest
 
 ENV_PREFIX = "INTMAX_"
+DEFAULT_DATA_DIR = Path(".intmax")
 RPC_URL_SCHEMES = ("http", "https", "ws", "wss")
 ADDRESS_PATTERN = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -33,6 +42,34 @@ class SettingsError(ValueError):
     """Invalid configuration; `str(error)` is one line naming every bad variable."""
 
 
+class DevnetManifestSource(PydanticBaseSettingsSource):
+    """Chain settings from the devnet manifest, when the environment configures no chain itself.
+
+    It ranks below the environment and `.env`, so any explicit variable still wins; and it is
+    ignored entirely as soon as INTMAX_L1_RPC_URLS or INTMAX_L2_RPC_URLS is given, or the
+    network is not the devnet, so a real deployment never mixes in devnet values.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], explicit: list[PydanticBaseSettingsSource]) -> None:
+        super().__init__(settings_cls)
+        self.explicit = explicit
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[object, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, object]:
+        given: dict[str, object] = {}
+        for source in self.explicit:
+            given = {**source(), **given}
+        if given.get("network", "devnet") != "devnet" or given.get("l1_rpc_urls") or given.get("l2_rpc_urls"):
+            return {}
+        try:
+            manifest = read_manifest(Path(str(given.get("data_dir", DEFAULT_DATA_DIR))))
+        except (ValueError, KeyError, TypeError):
+            return {}  # an unreadable manifest configures nothing; `intmax devnet status` reports it
+        return manifest.settings_values() if manifest else {}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -43,7 +80,7 @@ class Settings(BaseSettings):
     )
 
     # --- storage -------------------------------------------------------------------------------
-    data_dir: Path = Field(Path(".intmax"), description="Local state: SQLite warehouse, devnet manifest, logs.")
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: SQLite warehouse, devnet manifest, logs.")
     database_url: str | None = Field(
         None, description="Warehouse URL (postgresql://… or sqlite:///…); unset = SQLite file in data_dir."
     )
@@ -91,6 +128,19 @@ class Settings(BaseSettings):
     allowed_origins: str = Field("*", description="CORS origins: a comma list, or *.")
     health_timeout_seconds: float = Field(2.0, gt=0, description="Per-dependency timeout of /v1/health.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        explicit = [init_settings, env_settings, dotenv_settings]
+        manifest = DevnetManifestSource(settings_cls, explicit)
+        return (init_settings, env_settings, dotenv_settings, manifest, file_secret_settings)
 
     @field_validator("l1_rpc_urls", "l2_rpc_urls", mode="before")
     @classmethod

@@ -64,24 +64,17 @@ def start_anvil(
     extra_args: list[str] | None = None,
 ) -> AnvilChain:
     port = port or free_port()
-    args = [
-        str(anvil_binary()),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--chain-id",
-        str(chain_id),
-        "--mnemonic",
-        DEVNET_MNEMONIC,
-        "--accounts",
-        "10",
-        "--balance",
-        "1000000",
-        # Keep every state so tests can evm_snapshot/evm_revert freely and reads at old blocks work.
-        "--prune-history",
-        "0",
-    ]
+    options = {
+        "--host": "127.0.0.1",
+        "--port": str(port),
+        "--chain-id": str(chain_id),
+        "--mnemonic": DEVNET_MNEMONIC,
+        "--accounts": "10",
+        "--balance": "1000000",
+    }
+    # anvil keeps the full state history by default, which evm_snapshot/evm_revert and reads at old
+    # blocks need. Never pass --prune-history: with a value of 0 anvil 1.7.1 stops mining.
+    args = [str(anvil_binary()), *(part for option in options.items() for part in option)]
     if block_time:
         args += ["--block-time", str(block_time)]
     args += extra_args or []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -12,13 +13,19 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from intmax_core.config import Settings, load_settings
+from intmax_core.devnet_manifest import write_manifest
 from intmax_core.warehouse.engine import normalize_url
+from intmax_devnet.devnet import RunningDevnet, start_devnet, web3_for
 
 POSTGRES_ADMIN_URL = os.environ.get("INTMAX_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("INTMAX_TEST_REDIS_URL")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 WAREHOUSE_BACKENDS = ["sqlite", "postgresql"]
+
+# Tests never read a developer's own .intmax (a running devnet's manifest would configure them).
+os.environ["INTMAX_DATA_DIR"] = tempfile.mkdtemp(prefix="intmax-test-data-")
 _outcomes: Counter[tuple[str, str]] = Counter()
 
 
@@ -77,6 +84,32 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
 @pytest.fixture
 def redis_url() -> str:
     return require_redis()
+
+
+@pytest.fixture(scope="session")
+def devnet_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevnet]:
+    """Both chains, started once per test session with every contract deployed (kept short:
+    anvil slows down as a chain grows, so tests revert what they mine)."""
+    devnet = start_devnet(tmp_path_factory.mktemp("devnet-logs"))
+    yield devnet
+    devnet.stop()
+
+
+@pytest.fixture
+def devnet(devnet_session: RunningDevnet) -> Iterator[RunningDevnet]:
+    """The session devnet, reverted after the test to the state it had before (evm_snapshot/evm_revert)."""
+    chains = [web3_for(devnet_session.l1.rpc_url), web3_for(devnet_session.l2.rpc_url)]
+    snapshots = [w3.provider.make_request("evm_snapshot", [])["result"] for w3 in chains]
+    yield devnet_session
+    for w3, snapshot in zip(chains, snapshots, strict=True):
+        assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True
+
+
+@pytest.fixture
+def devnet_settings(devnet: RunningDevnet, tmp_path: Path) -> Settings:
+    """Settings as the pipeline sees them on the devnet: from its manifest, with a fresh SQLite warehouse."""
+    write_manifest(tmp_path, devnet.manifest)
+    return load_settings(data_dir=tmp_path)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

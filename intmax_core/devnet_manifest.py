@@ -1,0 +1,114 @@
+"""The devnet deployment manifest (`<data_dir>/devnet.json`), written by `intmax devnet up`.
+
+It lives in core because the settings read it: when no chain is configured explicitly, the
+pipeline runs against the local devnet it describes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+MANIFEST_FILE = "devnet.json"
+MANIFEST_VERSION = 1
+
+# Manifest contract keys that have a `<key>_address` / `<key>_deployed_block` setting.
+CONFIGURED_CONTRACTS = (
+    "liquidity",
+    "l1_scroll_messenger",
+    "minter",
+    "rollup",
+    "withdrawal",
+    "block_builder_registry",
+    "l2_scroll_messenger",
+)
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    name: str
+    chain_id: int
+    rpc_url: str
+    pid: int
+    log_path: str
+
+
+@dataclass(frozen=True)
+class ContractEntry:
+    chain: str  # "l1" | "l2"
+    contract: str  # artifact name
+    address: str  # lowercase
+    block_number: int  # deployment block
+
+
+@dataclass(frozen=True)
+class DevnetManifest:
+    l1: ChainEntry
+    l2: ChainEntry
+    contracts: dict[str, ContractEntry]
+    # role -> lowercase address (builder, deposit_analyzer, withdrawal_aggregator, ...)
+    accounts: dict[str, str]
+    # Anvil's public development mnemonic and a key derived from it: devnet-only, never real funds.
+    owner_mnemonic: str
+    mock_messenger_private_key: str
+    prover_address: str
+    confirmations: int = 0
+    version: int = MANIFEST_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def settings_values(self) -> dict[str, Any]:
+        """The values this manifest gives to Settings fields."""
+        values: dict[str, Any] = {
+            "l1_rpc_urls": [self.l1.rpc_url],
+            "l2_rpc_urls": [self.l2.rpc_url],
+            "l1_chain_id": self.l1.chain_id,
+            "l2_chain_id": self.l2.chain_id,
+            "l1_confirmations": self.confirmations,
+            "l2_confirmations": self.confirmations,
+            "owner_mnemonic": self.owner_mnemonic,
+            "mock_messenger_private_key": self.mock_messenger_private_key,
+        }
+        for key in CONFIGURED_CONTRACTS:
+            entry = self.contracts[key]
+            values[f"{key}_address"] = entry.address
+            values[f"{key}_deployed_block"] = entry.block_number
+        return values
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> DevnetManifest:
+        raw = json.loads(text)
+        return cls(
+            **{
+                **raw,
+                "l1": ChainEntry(**raw["l1"]),
+                "l2": ChainEntry(**raw["l2"]),
+                "contracts": {k: ContractEntry(**v) for k, v in raw["contracts"].items()},
+            }
+        )
+
+
+def manifest_path(data_dir: Path) -> Path:
+    return data_dir / MANIFEST_FILE
+
+
+def read_manifest(data_dir: Path) -> DevnetManifest | None:
+    path = manifest_path(data_dir)
+    if not path.exists():
+        return None
+    return DevnetManifest.from_json(path.read_text())
+
+
+def write_manifest(data_dir: Path, manifest: DevnetManifest) -> Path:
+    """Write atomically: a reader never sees half a manifest."""
+    path = manifest_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(manifest.to_json())
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,168 @@
+"""Bring the devnet up and down: two anvil chains, every contract deployed and wired, a manifest.
+
+`up` refuses to start a second devnet while one runs; `down` stops exactly the process groups
+that `up` started (their pids are in the manifest) and removes the manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from web3 import HTTPProvider, Web3
+
+from intmax_core.devnet_manifest import (
+    ChainEntry,
+    ContractEntry,
+    DevnetManifest,
+    manifest_path,
+    read_manifest,
+    write_manifest,
+)
+from intmax_devnet import accounts
+from intmax_devnet.anvil import AnvilChain, process_group_alive, start_anvil, stop_process_group
+from intmax_devnet.deploy_l1 import deploy_l1, initialize_l1
+from intmax_devnet.deploy_l2 import deploy_l2, initialize_l2
+from intmax_devnet.prover_key import DEVNET_PROVER_ADDRESS
+
+log = logging.getLogger(__name__)
+
+L1_CHAIN_ID = 31337
+L2_CHAIN_ID = 31338
+DEFAULT_L1_PORT = 8545
+DEFAULT_L2_PORT = 8546
+# anvil mines a block per transaction and never reorgs on its own, so every mined block is final.
+DEVNET_CONFIRMATIONS = 0
+RPC_TIMEOUT_SECONDS = 30
+
+
+class DevnetError(RuntimeError):
+    pass
+
+
+def web3_for(rpc_url: str) -> Web3:
+    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
+
+
+def deploy_contracts(l1: Web3, l2: Web3) -> dict[str, ContractEntry]:
+    """Deploy and wire every devnet contract on both chains; returns the manifest's contract map."""
+    deployer = accounts.role("deployer").address
+    l1_deployment = deploy_l1(
+        l1,
+        deployer,
+        relayer=accounts.role("deposit_analyzer").address,
+        token_manager=accounts.role("token_manager").address,
+    )
+    l2_deployment = deploy_l2(l2, deployer, withdrawal_aggregator=accounts.role("withdrawal_aggregator").address)
+    initialize_l2(l2, l2_deployment, admin=deployer, liquidity=l1_deployment["liquidity"].address)
+    initialize_l1(
+        l1,
+        l1_deployment,
+        admin=deployer,
+        rollup=l2_deployment["rollup"].address,
+        withdrawal=l2_deployment["withdrawal"].address,
+    )
+    contracts: dict[str, ContractEntry] = {}
+    for chain, deployment in (("l1", l1_deployment), ("l2", l2_deployment)):
+        for key, deployed in deployment.items():
+            name = f"{chain}_{key}" if key == "multicall3" else key
+            contracts[name] = ContractEntry(chain, deployed.contract, deployed.address, deployed.block_number)
+    return contracts
+
+
+@dataclass
+class RunningDevnet:
+    l1: AnvilChain
+    l2: AnvilChain
+    manifest: DevnetManifest
+
+    def stop(self) -> None:
+        self.l1.stop()
+        self.l2.stop()
+
+
+def start_devnet(log_dir: Path, *, l1_port: int | None = None, l2_port: int | None = None) -> RunningDevnet:
+    """Start both chains and deploy; the caller owns the processes (nothing is written but logs)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    l1 = start_anvil(L1_CHAIN_ID, l1_port, log_path=log_dir / "l1.log")
+    try:
+        l2 = start_anvil(L2_CHAIN_ID, l2_port, log_path=log_dir / "l2.log")
+    except Exception:
+        l1.stop()
+        raise
+    try:
+        contracts = deploy_contracts(web3_for(l1.rpc_url), web3_for(l2.rpc_url))
+    except Exception:
+        l1.stop()
+        l2.stop()
+        raise
+    manifest = DevnetManifest(
+        l1=ChainEntry("l1", l1.chain_id, l1.rpc_url, l1.pid, str(l1.log_path)),
+        l2=ChainEntry("l2", l2.chain_id, l2.rpc_url, l2.pid, str(l2.log_path)),
+        contracts=contracts,
+        accounts={name: accounts.role(name).address for name in accounts.ROLE_INDEXES},
+        owner_mnemonic=accounts.DEVNET_MNEMONIC,
+        mock_messenger_private_key=accounts.role("mock_messenger").private_key,
+        prover_address=DEVNET_PROVER_ADDRESS.lower(),
+        confirmations=DEVNET_CONFIRMATIONS,
+    )
+    return RunningDevnet(l1, l2, manifest)
+
+
+def running_pids(manifest: DevnetManifest) -> list[int]:
+    return [chain.pid for chain in (manifest.l1, manifest.l2) if process_group_alive(chain.pid)]
+
+
+def up(data_dir: Path, *, l1_port: int = DEFAULT_L1_PORT, l2_port: int = DEFAULT_L2_PORT) -> DevnetManifest:
+    existing = read_manifest(data_dir)
+    if existing is not None:
+        alive = running_pids(existing)
+        if alive:
+            raise DevnetError(
+                f"a devnet is already running (pids {', '.join(map(str, alive))}, "
+                f"manifest {manifest_path(data_dir)}); run `intmax devnet down` first"
+            )
+        manifest_path(data_dir).unlink()  # left behind by a devnet whose processes are gone
+    devnet = start_devnet(data_dir / "devnet", l1_port=l1_port, l2_port=l2_port)
+    try:
+        write_manifest(data_dir, devnet.manifest)
+    except Exception:
+        devnet.stop()
+        raise
+    return devnet.manifest
+
+
+def down(data_dir: Path) -> list[int]:
+    """Stop the devnet's process groups and remove its manifest; returns the pids that were running."""
+    manifest = read_manifest(data_dir)
+    if manifest is None:
+        return []
+    alive = running_pids(manifest)
+    for pid in alive:
+        stop_process_group(pid)
+    manifest_path(data_dir).unlink(missing_ok=True)
+    return alive
+
+
+def status(data_dir: Path) -> tuple[bool, str]:
+    """(running, a human-readable report)."""
+    manifest = read_manifest(data_dir)
+    if manifest is None:
+        return False, "no devnet (no manifest at " + str(manifest_path(data_dir)) + ")"
+    lines = []
+    running = True
+    for chain in (manifest.l1, manifest.l2):
+        alive = process_group_alive(chain.pid)
+        running &= alive
+        head = ""
+        if alive:
+            try:
+                head = f", head block {web3_for(chain.rpc_url).eth.block_number}"
+            except Exception as error:
+                head = f", not answering ({type(error).__name__})"
+        state = "running" if alive else "NOT running"
+        lines.append(f"{chain.name}: {state} (pid {chain.pid}) chain id {chain.chain_id} at {chain.rpc_url}{head}")
+    for key, entry in sorted(manifest.contracts.items()):
+        lines.append(f"  {entry.chain} {key:<24} {entry.address}  (block {entry.block_number})")
+    return running, "\n".join(lines)
