@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from intmax_core.warehouse.engine import make_engine
-from intmax_core.warehouse.schema import metadata
+from intmax_core.warehouse.tables import metadata
 
 
 def _url() -> str:

@@ -1,0 +1,1 @@
+"""Typed tables of indexed chain events (filled in by the indexing work)."""

@@ -1,0 +1,1 @@
+"""The transaction ledger table (filled in by the transaction-sender work)."""
