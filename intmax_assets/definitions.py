@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from intmax_assets.defs import withdrawals
+from intmax_assets.defs.indexing import build_indexing_definitions
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.config import Settings, load_settings
 
@@ -17,19 +18,25 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             rpc_urls=settings.l1_rpc_urls,
             chain_id=settings.l1_chain_id,
             confirmations=settings.l1_confirmations,
+            log_range=settings.l1_log_range,
+            max_log_range=settings.l1_max_log_range,
         ),
         "l2": ChainResource(
             name="L2",
             rpc_urls=settings.l2_rpc_urls,
             chain_id=settings.l2_chain_id,
             confirmations=settings.l2_confirmations,
+            log_range=settings.l2_log_range,
+            max_log_range=settings.l2_max_log_range,
         ),
     }
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    indexing_assets, indexing_sensors = build_indexing_definitions(settings)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([withdrawals]),
+        assets=[*dg.load_assets_from_modules([withdrawals]), *indexing_assets],
+        sensors=indexing_sensors,
         resources=build_resources(settings),
     )
 

@@ -28,6 +28,26 @@ class ChainResource(dg.ConfigurableResource):
     rpc_urls: list[str]
     chain_id: int | None = None
     confirmations: int = 0
+    log_range: int = 2_000
+    max_log_range: int = 10_000
 
     def client(self) -> RpcClient:
+        if not self.rpc_urls:
+            raise ChainNotConfigured(f"no RPC URL for {self.name}: set INTMAX_{self.name}_RPC_URLS or run the devnet")
         return RpcClient(self.rpc_urls, name=self.name)
+
+    def verified_chain_id(self, client: RpcClient) -> int:
+        """The node's chain id, which must be the configured one: indexing the wrong chain is worse than failing."""
+        actual = client.chain_id()
+        if self.chain_id is not None and actual != self.chain_id:
+            raise ChainNotConfigured(
+                f"{self.name} RPC serves chain {actual}, but INTMAX_{self.name}_CHAIN_ID is {self.chain_id}"
+            )
+        return actual
+
+    def fetcher_options(self) -> dict[str, int]:
+        return {"initial_range": self.log_range, "max_range": self.max_log_range}
+
+
+class ChainNotConfigured(RuntimeError):
+    pass

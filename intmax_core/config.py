@@ -8,6 +8,7 @@ startup with one readable line that names each bad variable (`SettingsError`); s
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -98,6 +99,15 @@ class Settings(BaseSettings):
     l2_confirmations: int = Field(
         DEFAULT_L2_CONFIRMATIONS, ge=0, description="Blocks below the L2 head that are final."
     )
+
+    indexing_start_date: date = Field(
+        date(2024, 1, 1),
+        description="First day (UTC) of the daily indexing partitions; days before a contract's deployment are empty.",
+    )
+    l1_log_range: int = Field(2_000, ge=1, description="Initial eth_getLogs block range on L1 (adapts at run time).")
+    l1_max_log_range: int = Field(10_000, ge=1, description="Largest eth_getLogs block range on L1 (provider cap).")
+    l2_log_range: int = Field(2_000, ge=1, description="Initial eth_getLogs block range on L2 (adapts at run time).")
+    l2_max_log_range: int = Field(10_000, ge=1, description="Largest eth_getLogs block range on L2 (provider cap).")
 
     # --- contracts (lowercase addresses; deployment blocks are where indexing starts) ----------
     liquidity_address: Address = None

@@ -71,6 +71,8 @@ class DevnetManifest:
             "owner_mnemonic": self.owner_mnemonic,
             "mock_messenger_private_key": self.mock_messenger_private_key,
         }
+        if "deployed_on" in self.extra:
+            values["indexing_start_date"] = self.extra["deployed_on"]
         for key in CONFIGURED_CONTRACTS:
             entry = self.contracts[key]
             values[f"{key}_address"] = entry.address

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from web3 import HTTPProvider, Web3
@@ -106,6 +107,12 @@ def start_devnet(log_dir: Path, *, l1_port: int | None = None, l2_port: int | No
         mock_messenger_private_key=accounts.role("mock_messenger").private_key,
         prover_address=DEVNET_PROVER_ADDRESS.lower(),
         confirmations=DEVNET_CONFIRMATIONS,
+        # The first daily indexing partition: the UTC day of the L1 deployment block.
+        extra={
+            "deployed_on": datetime.fromtimestamp(web3_for(l1.rpc_url).eth.get_block("latest")["timestamp"], UTC)
+            .date()
+            .isoformat()
+        },
     )
     return RunningDevnet(l1, l2, manifest)
 

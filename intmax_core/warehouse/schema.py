@@ -74,6 +74,25 @@ stream_cursors = Table(
     comment="Where each event stream has indexed up to; written in the same transaction as its rows.",
 )
 
+stream_ranges = Table(
+    "stream_ranges",
+    metadata,
+    Column("stream", String(64), nullable=False, comment="Stream name, e.g. 'l1_liquidity'."),
+    Column("chain_id", BigInteger, nullable=False, comment="EVM chain id the stream reads."),
+    Column("from_block", BigInteger, nullable=False, comment="First block of an indexed range (inclusive)."),
+    Column("to_block", BigInteger, nullable=False, comment="Last block of the range (inclusive)."),
+    Column("to_block_hash", CHAR(HASH_LENGTH), nullable=False, comment="Hash of to_block when indexed."),
+    Column(
+        "indexed_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=func.now(),
+        comment="When the range was last written.",
+    ),
+    PrimaryKeyConstraint("stream", "chain_id", "from_block"),
+    comment="Block ranges each stream has indexed, merged when adjacent; a hole is a missing range.",
+)
+
 # The exact production schema of the INTMAX2 withdrawal-server, so the pipeline can run against
 # the real withdrawal database. What the aggregator adds lives in its own tables.
 withdrawals = Table(

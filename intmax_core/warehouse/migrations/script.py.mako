@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 ${imports if imports else ""}
+import intmax_core.warehouse.types  # custom column types (Uint256) that autogenerate renders
 
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}

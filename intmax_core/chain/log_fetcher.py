@@ -1,0 +1,211 @@
+"""eth_getLogs over a block range in chunks whose size adapts to what the provider accepts.
+
+The range grows after each success and shrinks when the provider refuses a request for its
+size (too many results, too wide a range, too large a response) or times out; a range the
+provider suggests in its error message is used directly (see range_hints). Chunks are yielded
+in block order, so a caller can write each one and checkpoint before the next is fetched.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+from intmax_core.chain.range_hints import RangeHint, is_oversized_request, suggested_range
+from intmax_core.chain.rpc import RpcClient, RpcError, RpcTimeout
+
+log = logging.getLogger(__name__)
+
+# A first request of 2,000 blocks is accepted by every common provider (Ankr's cap is 3,000,
+# Alchemy's free tier 2,000 with unlimited results) and covers hours of L1 or ~1 hour of a 2 s L2.
+DEFAULT_INITIAL_RANGE = 2_000
+# QuickNode and Chainstack (paid) cap eth_getLogs at 10,000 blocks, and Infura/Alchemy cap results
+# at 10,000 logs; ranges beyond that rarely pay off.
+DEFAULT_MAX_RANGE = 10_000
+DEFAULT_MIN_RANGE = 1
+# Growing by 1.5x after each full-size success: from the 2,000-block start the 10,000 cap is reached after
+# four successes, and a range halved after an error regains its size in two. Ponder's 1.05x is
+# tuned for one long backfill; here runs are short (a day partition), so recovery must be quick.
+RANGE_GROWTH_FACTOR = 1.5
+# Providers reject filters with long address lists (Alchemy, QuickNode: more than ~50 addresses
+# per eth_getLogs); longer lists are split into several requests per chunk.
+MAX_ADDRESSES_PER_REQUEST = 50
+
+
+class LogChunk(NamedTuple):
+    """The logs of blocks from_block..to_block (inclusive), exactly as the node returned them."""
+
+    from_block: int
+    to_block: int
+    logs: list[dict[str, Any]]
+
+
+@dataclass
+class FetchStats:
+    """Counters of one fetcher, for Dagster metadata. `retries` counts requests repeated for the same start."""
+
+    requests: int = 0
+    chunks: int = 0
+    logs: int = 0
+    shrinks: int = 0
+    grows: int = 0
+    provider_hints_used: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    current_range: int = 0
+    max_range: int = 0
+
+    def as_metadata(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class LogFetcher:
+    """Fetches logs chunk by chunk for one chain's client, remembering the range that works between calls.
+
+    One fetcher per stream (or per provider and contract set): the range it learns reflects the
+    provider's limits and that stream's log density. Not for concurrent use by several threads.
+    """
+
+    def __init__(
+        self,
+        client: RpcClient,
+        *,
+        initial_range: int = DEFAULT_INITIAL_RANGE,
+        min_range: int = DEFAULT_MIN_RANGE,
+        max_range: int = DEFAULT_MAX_RANGE,
+    ) -> None:
+        if not 1 <= min_range <= initial_range <= max_range:
+            raise ValueError("eth_getLogs ranges need 1 <= min_range <= initial_range <= max_range")
+        self.client = client
+        self.min_range = min_range
+        self._range = initial_range
+        # Lowered for good when a provider states a plan cap below the configured maximum.
+        self._max_range = max_range
+        self.stats = FetchStats(current_range=self._range, max_range=self._max_range)
+
+    @property
+    def current_range(self) -> int:
+        return self._range
+
+    def fetch(
+        self, addresses: Sequence[str], topics0: Sequence[str], from_block: int, to_block: int
+    ) -> Iterator[LogChunk]:
+        """Chunks covering from_block..to_block (inclusive) in order, with no gap and no overlap.
+
+        Selects logs of `addresses` whose topic0 is one of `topics0` (all topics if empty).
+        Raises RpcError when the node rejects even a minimum-size request, RpcUnavailable when
+        the client's retries are exhausted.
+        """
+        # Validated here, not at the first next(): a generator would report a bad query late.
+        return self._chunks(_LogQuery.of(addresses, topics0), from_block, to_block)
+
+    def _chunks(self, query: _LogQuery, from_block: int, to_block: int) -> Iterator[LogChunk]:
+        start = from_block
+        while start <= to_block:
+            span = min(self._range, to_block - start + 1)
+            end = start + span - 1
+            logs = self._logs_or_none(query, start, end, span)
+            if logs is None:
+                self.stats.retries += 1
+                continue
+            self.stats.chunks += 1
+            self.stats.logs += len(logs)
+            yield LogChunk(start, end, logs)
+            start = end + 1
+            # A chunk cut short by to_block proves nothing about the full range.
+            if span == self._range:
+                self._grow()
+
+    def _logs_or_none(self, query: _LogQuery, start: int, end: int, span: int) -> list[dict[str, Any]] | None:
+        """The logs of start..end, or None after adapting the range to an error (the caller retries)."""
+        at_minimum = span <= self.min_range
+        try:
+            return self._get_logs(query, start, end, retry_timeouts=at_minimum)
+        except RpcTimeout:
+            # A minimum-size request is retried like any other call (retry_timeouts=True above), so a
+            # timeout only lands here while there is still room to shrink.
+            self.stats.timeouts += 1
+            self._shrink(span, None)
+            return None
+        except RpcError as error:
+            if not is_oversized_request(error.message):
+                raise
+            hint = suggested_range(error.message, error.code, span)
+            if at_minimum and (hint is None or hint.blocks >= span):
+                raise
+            self._shrink(span, hint)
+            return None
+
+    def _get_logs(self, query: _LogQuery, start: int, end: int, *, retry_timeouts: bool) -> list[dict[str, Any]]:
+        logs: list[dict[str, Any]] = []
+        for addresses in query.address_groups:
+            log_filter: dict[str, Any] = {"address": addresses, "fromBlock": hex(start), "toBlock": hex(end)}
+            if query.topics0:
+                # One OR-list in position 0 and nothing after it: trailing nulls confuse some providers.
+                log_filter["topics"] = [query.topics0]
+            self.stats.requests += 1
+            logs.extend(self.client.call("eth_getLogs", [log_filter], retry_timeouts=retry_timeouts))
+        if len(query.address_groups) > 1:
+            logs.sort(key=lambda entry: (int(entry["blockNumber"], 16), int(entry["logIndex"], 16)))
+        return logs
+
+    def _shrink(self, span: int, hint: RangeHint | None) -> None:
+        if hint is not None and hint.is_cap:
+            self._max_range = max(self.min_range, min(self._max_range, hint.blocks))
+            self.stats.max_range = self._max_range
+        if hint is not None and hint.blocks < span:
+            new_range = hint.blocks
+            self.stats.provider_hints_used += 1
+        else:
+            # No hint, or one that would not make the request smaller: halve.
+            new_range = span // 2
+        self._range = max(self.min_range, min(new_range, self._max_range))
+        self.stats.shrinks += 1
+        self.stats.current_range = self._range
+        log.info(
+            "%s eth_getLogs: %d blocks refused%s; next range %d",
+            self.client.name,
+            span,
+            f" ({hint.provider} suggests {hint.blocks})" if hint else "",
+            self._range,
+        )
+
+    def _grow(self) -> None:
+        grown = min(self._max_range, math.ceil(self._range * RANGE_GROWTH_FACTOR))
+        if grown > self._range:
+            self._range = grown
+            self.stats.grows += 1
+            self.stats.current_range = grown
+
+
+@dataclass(frozen=True)
+class _LogQuery:
+    address_groups: list[list[str]]
+    topics0: list[str]
+
+    @classmethod
+    def of(cls, addresses: Sequence[str], topics0: Sequence[str]) -> _LogQuery:
+        unique = list(dict.fromkeys(address.lower() for address in addresses))
+        if not unique:
+            # Every INTMAX2 stream is a contract set; an unfiltered query would scan the whole chain.
+            raise ValueError("eth_getLogs needs at least one address")
+        groups = [
+            unique[start : start + MAX_ADDRESSES_PER_REQUEST]
+            for start in range(0, len(unique), MAX_ADDRESSES_PER_REQUEST)
+        ]
+        return cls(groups, list(dict.fromkeys(topic.lower() for topic in topics0)))
+
+
+def fetch_logs(
+    client: RpcClient,
+    addresses: Sequence[str],
+    topics0: Sequence[str],
+    from_block: int,
+    to_block: int,
+    **ranges: int,
+) -> Iterator[LogChunk]:
+    """One-shot form of LogFetcher(client, **ranges).fetch(...); a LogFetcher keeps the learned range across calls."""
+    return LogFetcher(client, **ranges).fetch(addresses, topics0, from_block, to_block)

@@ -1,0 +1,186 @@
+"""Index one stream: fetch its logs over a block range, decode them in bulk, and write the typed
+rows, the coverage and the cursor in one database transaction per chunk.
+
+Only final blocks are indexed (the caller passes a range at or below the safe head). Writes are
+"delete the window, insert": re-indexing a range replaces its rows, so runs, re-runs and
+backfills are idempotent. A crash between chunks leaves every committed chunk complete with its
+coverage, and the next run continues; a crash inside a chunk rolls that chunk back entirely.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, union
+
+from intmax_core.chain.blocks import get_block_headers
+from intmax_core.chain.log_fetcher import FetchStats, LogFetcher
+from intmax_core.chain.rpc import RpcClient
+from intmax_core.indexing import coverage
+from intmax_core.indexing.coverage import BlockRange
+from intmax_core.indexing.streams import StreamSource
+from intmax_core.warehouse.event_tables import EVENT_TABLES
+from intmax_core.warehouse.schema import stream_ranges
+
+# Reorgs are shallow; when looking for the common ancestor we compare stored blocks with the
+# chain this many at a time (one batched header request each).
+ANCESTOR_BATCH = 64
+
+
+class ReorgDuringFetch(RuntimeError):
+    """A log's block hash differs from the header fetched for it: the chain moved under us."""
+
+
+@dataclass
+class IndexStats:
+    from_block: int | None = None
+    to_block: int | None = None
+    chunks: int = 0
+    events: Counter[str] = field(default_factory=Counter)
+    reorg_rollback_to: int | None = None
+    rows_deleted_by_reorg: int = 0
+    seconds: float = 0.0
+    fetch: FetchStats | None = None
+
+    @property
+    def blocks(self) -> int:
+        return 0 if self.from_block is None or self.to_block is None else self.to_block - self.from_block + 1
+
+
+def safe_head(client: RpcClient, confirmations: int) -> int:
+    """The newest block we treat as final: `confirmations` below the head."""
+    return max(client.block_number() - confirmations, -1)
+
+
+class StreamIndexer:
+    def __init__(self, engine: Engine, client: RpcClient, chain_id: int, source: StreamSource, **fetcher: Any) -> None:
+        self.engine = engine
+        self.client = client
+        self.chain_id = chain_id
+        self.source = source
+        self.stream = source.stream
+        self.tables = [EVENT_TABLES[event.name] for event in self.stream.events]
+        self.by_topic = {event.topic0: (event, EVENT_TABLES[event.name]) for event in self.stream.events}
+        self.fetcher = LogFetcher(client, **fetcher)
+
+    # --- reorgs ----------------------------------------------------------------------------
+    def repair_reorg(self, stats: IndexStats) -> None:
+        """If the newest indexed block is no longer canonical, roll back to the common ancestor."""
+        with self.engine.connect() as connection:
+            top = coverage.tip(connection, self.stream.name, self.chain_id)
+        if top is None or self._chain_hashes([top.to_block])[top.to_block] == top.to_block_hash:
+            return
+        ancestor = self._common_ancestor(top.to_block)
+        with self.engine.begin() as connection:
+            for table in self.tables:
+                result = connection.execute(delete(table).where(self._mine(table), table.c.block_number > ancestor[0]))
+                stats.rows_deleted_by_reorg += result.rowcount
+            coverage.truncate_above(connection, self.stream.name, self.chain_id, *ancestor)
+            coverage.refresh_cursor(connection, self.stream.name, self.chain_id, self.source.deployed_block)
+        stats.reorg_rollback_to = ancestor[0]
+
+    def _common_ancestor(self, below: int) -> tuple[int, str]:
+        """The newest block we stored a hash for that the chain still has (all below it are canonical)."""
+        with self.engine.connect() as connection:
+            stored_blocks = union(
+                *(
+                    select(t.c.block_number, t.c.block_hash).where(self._mine(t), t.c.block_number < below)
+                    for t in self.tables
+                ),
+                select(stream_ranges.c.to_block, stream_ranges.c.to_block_hash).where(
+                    stream_ranges.c.stream == self.stream.name,
+                    stream_ranges.c.chain_id == self.chain_id,
+                    stream_ranges.c.to_block < below,
+                ),
+            ).subquery()
+            candidates = connection.execute(
+                select(stored_blocks.c.block_number, stored_blocks.c.block_hash).order_by(
+                    stored_blocks.c.block_number.desc()
+                )
+            ).all()
+        for start in range(0, len(candidates), ANCESTOR_BATCH):
+            batch = candidates[start : start + ANCESTOR_BATCH]
+            canonical = self._chain_hashes([number for number, _ in batch])
+            for number, hash_ in batch:
+                if canonical[number] == hash_:
+                    return number, hash_
+        # Nothing we stored survives: start again from the deployment block.
+        before = self.source.deployed_block - 1
+        return before, self._chain_hashes([before])[before] if before >= 0 else "0x" + "00" * 32
+
+    def _chain_hashes(self, numbers: Iterable[int]) -> dict[int, str]:
+        return {n: header.hash for n, header in get_block_headers(self.client, numbers).items()}
+
+    def _mine(self, table):  # type: ignore[no-untyped-def]
+        return (table.c.chain_id == self.chain_id) & (table.c.address == self.source.address)
+
+    # --- indexing --------------------------------------------------------------------------
+    def index(self, from_block: int, to_block: int, stats: IndexStats | None = None) -> IndexStats:
+        """Index [from_block, to_block] (clamped to the deployment block), replacing what was there."""
+        stats = stats or IndexStats()
+        started = time.perf_counter()
+        from_block = max(from_block, self.source.deployed_block)
+        if from_block <= to_block:
+            stats.from_block = from_block if stats.from_block is None else min(stats.from_block, from_block)
+            stats.to_block = to_block if stats.to_block is None else max(stats.to_block, to_block)
+            for chunk_from, chunk_to, logs in self.fetcher.fetch(
+                [self.source.address], self.stream.topics0, from_block, to_block
+            ):
+                self._write_chunk(chunk_from, chunk_to, logs, stats)
+                stats.chunks += 1
+        stats.seconds += time.perf_counter() - started
+        stats.fetch = self.fetcher.stats
+        return stats
+
+    def _write_chunk(self, chunk_from: int, chunk_to: int, logs: list[dict[str, Any]], stats: IndexStats) -> None:
+        numbers = {int(log["blockNumber"], 16) for log in logs} | {chunk_to}
+        headers = get_block_headers(self.client, numbers)
+        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        times = {n: datetime.fromtimestamp(h.timestamp, UTC) for n, h in headers.items()}
+        for log in logs:
+            if log.get("removed"):
+                continue
+            event, table = self.by_topic[log["topics"][0]]
+            number = int(log["blockNumber"], 16)
+            if headers[number].hash != log["blockHash"]:
+                raise ReorgDuringFetch(f"block {number} changed while indexing {self.stream.name}; retry")
+            row = event.decode(log)
+            row.update(
+                chain_id=self.chain_id,
+                block_number=number,
+                log_index=int(log["logIndex"], 16),
+                block_hash=log["blockHash"],
+                block_time=times[number],
+                tx_hash=log["transactionHash"],
+                address=log["address"].lower(),
+            )
+            rows[table.name].append(row)
+            stats.events[event.name] += 1
+        with self.engine.begin() as connection:
+            for table in self.tables:
+                connection.execute(
+                    delete(table).where(self._mine(table), table.c.block_number.between(chunk_from, chunk_to))
+                )
+                if rows[table.name]:
+                    connection.execute(insert(table), rows[table.name])
+            indexed = BlockRange(chunk_from, chunk_to, headers[chunk_to].hash)
+            coverage.add_range(connection, self.stream.name, self.chain_id, indexed)
+            coverage.refresh_cursor(connection, self.stream.name, self.chain_id, self.source.deployed_block)
+
+    def index_uncovered(self, from_block: int, to_block: int, stats: IndexStats | None = None) -> IndexStats:
+        """Index only the parts of [from_block, to_block] not yet covered (the sensor's cheap path)."""
+        stats = stats or IndexStats()
+        with self.engine.connect() as connection:
+            ranges = coverage.covered_ranges(connection, self.stream.name, self.chain_id)
+        start = max(from_block, self.source.deployed_block)
+        # A sentinel range just past to_block makes a hole that runs to the end show up as one.
+        sentinel = BlockRange(to_block + 1, to_block + 1, "")
+        for hole_from, hole_to in coverage.missing_ranges([*ranges, sentinel], start):
+            if hole_from <= to_block:
+                self.index(hole_from, min(hole_to, to_block), stats)
+        return stats
