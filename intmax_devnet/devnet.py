@@ -83,12 +83,18 @@ class RunningDevnet:
         self.l2.stop()
 
 
-def start_devnet(log_dir: Path, *, l1_port: int | None = None, l2_port: int | None = None) -> RunningDevnet:
-    """Start both chains and deploy; the caller owns the processes (nothing is written but logs)."""
+def start_devnet(
+    log_dir: Path, *, l1_port: int | None = None, l2_port: int | None = None, genesis_timestamp: int | None = None
+) -> RunningDevnet:
+    """Start both chains and deploy; the caller owns the processes (nothing is written but logs).
+
+    `genesis_timestamp` starts both chains' clocks at that moment instead of now (tests of
+    day-partitioned indexing need history on past days)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    l1 = start_anvil(L1_CHAIN_ID, l1_port, log_path=log_dir / "l1.log")
+    clock = ["--timestamp", str(genesis_timestamp)] if genesis_timestamp is not None else []
+    l1 = start_anvil(L1_CHAIN_ID, l1_port, log_path=log_dir / "l1.log", extra_args=clock)
     try:
-        l2 = start_anvil(L2_CHAIN_ID, l2_port, log_path=log_dir / "l2.log")
+        l2 = start_anvil(L2_CHAIN_ID, l2_port, log_path=log_dir / "l2.log", extra_args=clock)
     except Exception:
         l1.stop()
         raise

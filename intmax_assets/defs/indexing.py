@@ -6,9 +6,8 @@ backfill or repair any day from the UI. The sensors keep today fresh cheaply: th
 head and the cursors, and request a run only when new final blocks exist.
 """
 
-from __future__ import annotations
-
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 import pydantic
@@ -120,8 +119,8 @@ def _check_specs(stream: StreamSpec) -> list[dg.AssetCheckSpec]:
     return specs
 
 
-def _metadata(stats: IndexStats, day_range: tuple[int, int] | None) -> dict[str, dg.RawMetadataValue]:
-    metadata: dict[str, dg.RawMetadataValue] = {
+def _metadata(stats: IndexStats, day_range: tuple[int, int] | None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
         "blocks_indexed": stats.blocks,
         "first_block": stats.from_block if stats.from_block is not None else -1,
         "last_block": stats.to_block if stats.to_block is not None else -1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 
@@ -16,7 +17,7 @@ def withdrawal_status_summary(warehouse: WarehouseResource) -> dg.MaterializeRes
     with warehouse.engine.connect() as connection:
         counts = queries.withdrawal_status_counts(connection)
         oldest = queries.oldest_requested_at(connection)
-    metadata: dict[str, dg.RawMetadataValue] = {f"{status}_count": count for status, count in counts.items()}
+    metadata: dict[str, Any] = {f"{status}_count": count for status, count in counts.items()}
     if oldest is not None:
         if oldest.tzinfo is None:  # SQLite returns naive UTC timestamps
             oldest = oldest.replace(tzinfo=UTC)
