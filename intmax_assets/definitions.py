@@ -6,6 +6,7 @@ import dagster as dg
 
 from intmax_assets.defs import withdrawals
 from intmax_assets.defs.indexing import build_indexing_definitions
+from intmax_assets.defs.messaging import build_mock_relayers
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.config import Settings, load_settings
 
@@ -34,9 +35,15 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     indexing_assets, indexing_sensors = build_indexing_definitions(settings)
+    jobs, sensors = [], [*indexing_sensors]
+    if settings.network == "devnet":  # the mock messengers exist only on the devnet
+        relay_jobs, relay_sensors = build_mock_relayers(settings)
+        jobs += relay_jobs
+        sensors += relay_sensors
     return dg.Definitions(
         assets=[*dg.load_assets_from_modules([withdrawals]), *indexing_assets],
-        sensors=indexing_sensors,
+        jobs=jobs,
+        sensors=sensors,
         resources=build_resources(settings),
     )
 

@@ -1,0 +1,211 @@
+"""The devnet's mock Scroll relayers (the seeds' mock-l1-to-l2-relayer and mock-l2-to-l1-relayer).
+
+On real Scroll, L1->L2 messages are delivered by Scroll itself and L2->L1 messages are relayed
+with a Merkle proof once their batch is finalised. The devnet's mock messengers need someone to
+deliver both ways: these relayers read the indexed `SentMessage` rows of one chain and deliver each
+message to the other chain's mock messenger, unchanged, exactly once, in nonce order, through
+the transaction sender (whose ledger is what makes "exactly once" survive crashes and re-runs).
+
+Batching (reference/services.md 5.12, 5.13): the originals re-batched deposits by 450 and
+withdrawals by 100 items. Those are the contracts' own per-message limits (Liquidity RELAY_LIMIT
+= 450 hashes, Withdrawal RELAY_LIMIT = 100 items), so a message never needs splitting; relaying
+it byte-identical is also what the real messenger's proof requires.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi import decode, encode
+from eth_hash.auto import keccak
+from sqlalchemy import Connection, Engine, select
+
+from intmax_core.chain.rpc import RpcClient
+from intmax_core.chain.sender import MESSAGE_ALREADY_EXECUTED, TransactionSender, TxOutcome
+from intmax_core.warehouse.event_tables import EVENT_TABLES
+from intmax_core.warehouse.ledger import TransactionStatus, transactions
+
+log = logging.getLogger(__name__)
+
+PROCESS_DEPOSITS = bytes.fromhex("f03efa37")  # Rollup.processDeposits(uint256,bytes32[])
+PROCESS_WITHDRAWALS = bytes.fromhex(
+    "9d6a54cb"
+)  # Liquidity.processWithdrawals((address,uint32,uint256,bytes32)[],bytes32[])
+RELAY_MESSAGE = bytes.fromhex("8ef1332e")  # L2 messenger relayMessage(address,address,uint256,uint256,bytes)
+# L1 messenger relayMessageWithProof(address,address,uint256,uint256,bytes,(uint256,bytes))
+RELAY_MESSAGE_WITH_PROOF = bytes.fromhex("c311b6fc")
+FAILED_RELAYED_MESSAGE_TOPIC = "0x" + keccak(b"FailedRelayedMessage(bytes32)").hex()
+# The mock ignores the proof; the originals sent batch index 0 and empty Merkle proof bytes.
+DUMMY_PROOF = (0, b"")
+
+L1_TO_L2 = "mock_relay_l1_to_l2"
+L2_TO_L1 = "mock_relay_l2_to_l1"
+DONE = (TransactionStatus.CONFIRMED, TransactionStatus.SETTLED)
+
+
+class RelayError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    chain_id: int
+    block_number: int
+    log_index: int
+    tx_hash: str
+    sender: str
+    target: str
+    value: int
+    message_nonce: int
+    message: bytes
+
+    @property
+    def idempotency_key(self) -> str:
+        # A messenger's nonce identifies its message for good (the mock counts from 0, per chain).
+        return f"{self.chain_id}:{self.message_nonce}"
+
+
+@dataclass
+class RelayReport:
+    relayed: list[int] = field(default_factory=list)  # message nonces delivered by this run
+    already_done: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def pending_messages(
+    connection: Connection, purpose: str, chain_id: int, messenger: str, sender: str | None = None
+) -> list[SentMessage]:
+    """Indexed SentMessage rows of `messenger` not yet delivered (by the ledger), in nonce order."""
+    table = EVENT_TABLES["SentMessage"]
+    query = select(table).where(table.c.chain_id == chain_id, table.c.address == messenger)
+    if sender is not None:
+        query = query.where(table.c.sender == sender)
+    done = set(
+        connection.execute(
+            select(transactions.c.idempotency_key).where(
+                transactions.c.purpose == purpose, transactions.c.status.in_(DONE)
+            )
+        ).scalars()
+    )
+    rows = [
+        SentMessage(
+            chain_id=r.chain_id,
+            block_number=r.block_number,
+            log_index=r.log_index,
+            tx_hash=r.tx_hash,
+            sender=r.sender,
+            target=r.target,
+            value=r.value,
+            message_nonce=r.message_nonce,
+            message=bytes(r.message),
+        )
+        for r in connection.execute(query).mappings()
+    ]
+    return sorted((m for m in rows if m.idempotency_key not in done), key=lambda m: m.message_nonce)
+
+
+def check_deposit_message(connection: Connection, message: SentMessage, liquidity: str) -> int:
+    """The originals' decode mode: the message must be processDeposits(last, hashes), and exactly
+    one DepositsRelayed(upToDepositId = last) must be in the same L1 block. Returns `last`."""
+    if message.message[:4] != PROCESS_DEPOSITS:
+        raise RelayError(f"message {message.message_nonce} is not processDeposits")
+    last, _hashes = decode(["uint256", "bytes32[]"], message.message[4:])
+    relayed = EVENT_TABLES["DepositsRelayed"]
+    matches = connection.execute(
+        select(relayed.c.log_index).where(
+            relayed.c.chain_id == message.chain_id,
+            relayed.c.address == liquidity,
+            relayed.c.block_number == message.block_number,
+            relayed.c.up_to_deposit_id == last,
+        )
+    ).all()
+    if len(matches) != 1:
+        raise RelayError(
+            f"message {message.message_nonce}: expected one DepositsRelayed(upTo={last}) "
+            f"in L1 block {message.block_number}, found {len(matches)}"
+        )
+    return last
+
+
+def check_withdrawal_message(message: SentMessage) -> int:
+    """The message must be processWithdrawals(withdrawals, hashes); returns its item count."""
+    if message.message[:4] != PROCESS_WITHDRAWALS:
+        raise RelayError(f"message {message.message_nonce} is not processWithdrawals")
+    direct, claimable = decode(["(address,uint32,uint256,bytes32)[]", "bytes32[]"], message.message[4:])
+    return len(direct) + len(claimable)
+
+
+def _relay_message_call(m: SentMessage) -> bytes:
+    return RELAY_MESSAGE + encode(
+        ["address", "address", "uint256", "uint256", "bytes"], [m.sender, m.target, m.value, m.message_nonce, m.message]
+    )
+
+
+def _relay_with_proof_call(m: SentMessage) -> bytes:
+    return RELAY_MESSAGE_WITH_PROOF + encode(
+        ["address", "address", "uint256", "uint256", "bytes", "(uint256,bytes)"],
+        [m.sender, m.target, m.value, m.message_nonce, m.message, DUMMY_PROOF],
+    )
+
+
+def _deliver(
+    report: RelayReport, sender: TransactionSender, purpose: str, message: SentMessage, to: str, calldata: bytes
+) -> TxOutcome:
+    outcome = sender.send(purpose, message.idempotency_key, to, calldata, success_reverts={MESSAGE_ALREADY_EXECUTED})
+    if outcome.status == TransactionStatus.SETTLED:
+        report.already_done += 1
+    elif outcome.ok:
+        report.relayed.append(message.message_nonce)
+    else:
+        report.failed.append((message.message_nonce, outcome.error_name or outcome.last_error or str(outcome.status)))
+    return outcome
+
+
+def relay_l1_to_l2(
+    engine: Engine, sender: TransactionSender, *, l1_chain_id: int, l1_messenger: str, liquidity: str, l2_messenger: str
+) -> RelayReport:
+    """Deliver Liquidity's L1 messages (deposit batches) to the L2 mock messenger."""
+    report = RelayReport()
+    with engine.connect() as connection:
+        messages = pending_messages(connection, L1_TO_L2, l1_chain_id, l1_messenger, sender=liquidity)
+        for message in messages:
+            check_deposit_message(connection, message, liquidity)
+    for message in messages:
+        if not _deliver(report, sender, L1_TO_L2, message, l2_messenger, _relay_message_call(message)).ok:
+            break  # in nonce order: a later message never overtakes a failed one
+    return report
+
+
+def relay_l2_to_l1(
+    engine: Engine,
+    sender: TransactionSender,
+    l1_client: RpcClient,
+    *,
+    l2_chain_id: int,
+    l2_messenger: str,
+    l1_messenger: str,
+) -> RelayReport:
+    """Deliver the L2 messages (withdrawal batches) to the L1 mock messenger.
+
+    The L1 mock does not revert when the target call fails: it emits FailedRelayedMessage, so the
+    receipt is checked for it and such a message is reported as failed."""
+    report = RelayReport()
+    with engine.connect() as connection:
+        messages = pending_messages(connection, L2_TO_L1, l2_chain_id, l2_messenger)
+    for message in messages:
+        check_withdrawal_message(message)
+        outcome = _deliver(report, sender, L2_TO_L1, message, l1_messenger, _relay_with_proof_call(message))
+        if not outcome.ok:
+            break
+        if outcome.status == TransactionStatus.CONFIRMED and _target_call_failed(l1_client, outcome.tx_hash):
+            report.relayed.remove(message.message_nonce)
+            report.failed.append((message.message_nonce, "FailedRelayedMessage"))
+            break
+    return report
+
+
+def _target_call_failed(client: RpcClient, tx_hash: str | None) -> bool:
+    receipt: dict[str, Any] = client.call("eth_getTransactionReceipt", [tx_hash])
+    return any(log["topics"] and log["topics"][0] == FAILED_RELAYED_MESSAGE_TOPIC for log in receipt["logs"])
