@@ -21,6 +21,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             confirmations=settings.l1_confirmations,
             log_range=settings.l1_log_range,
             max_log_range=settings.l1_max_log_range,
+            max_fee_per_gas_gwei=settings.l1_max_fee_per_gas_gwei,
         ),
         "l2": ChainResource(
             name="L2",
@@ -29,6 +30,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             confirmations=settings.l2_confirmations,
             log_range=settings.l2_log_range,
             max_log_range=settings.l2_max_log_range,
+            max_fee_per_gas_gwei=settings.l2_max_fee_per_gas_gwei,
         ),
     }
 

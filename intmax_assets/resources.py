@@ -30,6 +30,11 @@ class ChainResource(dg.ConfigurableResource):
     confirmations: int = 0
     log_range: int = 2_000
     max_log_range: int = 10_000
+    max_fee_per_gas_gwei: float | None = None
+
+    @property
+    def max_fee_per_gas_wei(self) -> int | None:
+        return None if self.max_fee_per_gas_gwei is None else int(self.max_fee_per_gas_gwei * 10**9)
 
     def client(self) -> RpcClient:
         if not self.rpc_urls:

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         DEFAULT_L2_CONFIRMATIONS, ge=0, description="Blocks below the L2 head that are final."
     )
 
+    l1_max_fee_per_gas_gwei: float | None = Field(
+        None, gt=0, description="Ceiling on what L1 sends pay per gas (EIP-1559 max fee), in gwei; unset = none."
+    )
+    l2_max_fee_per_gas_gwei: float | None = Field(
+        None, gt=0, description="Ceiling on what L2 sends pay per gas (legacy gas price), in gwei; unset = none."
+    )
     indexing_start_date: date = Field(
         date(2024, 1, 1),
         description="First day (UTC) of the daily indexing partitions; days before a contract's deployment are empty.",

@@ -14,6 +14,9 @@ from typing import Any
 
 MANIFEST_FILE = "devnet.json"
 MANIFEST_VERSION = 1
+# anvil suggests fees from recent tips, which on a devnet are the pipeline's own: without a
+# ceiling the originals' fee formulas compound with every transaction (see SendPolicy).
+DEVNET_MAX_FEE_PER_GAS_GWEI = 100
 
 # Manifest contract keys that have a `<key>_address` / `<key>_deployed_block` setting.
 CONFIGURED_CONTRACTS = (
@@ -70,6 +73,8 @@ class DevnetManifest:
             "l2_confirmations": self.confirmations,
             "owner_mnemonic": self.owner_mnemonic,
             "mock_messenger_private_key": self.mock_messenger_private_key,
+            "l1_max_fee_per_gas_gwei": DEVNET_MAX_FEE_PER_GAS_GWEI,
+            "l2_max_fee_per_gas_gwei": DEVNET_MAX_FEE_PER_GAS_GWEI,
         }
         if "deployed_on" in self.extra:
             values["indexing_start_date"] = self.extra["deployed_on"]

@@ -66,7 +66,10 @@ def build_mock_relayers(settings: Settings) -> tuple[list[dg.JobDefinition], lis
         l2: ChainResource = context.resources.l2
         addresses = _addresses(settings)
         policy = SendPolicy(
-            fee_mode="legacy", gas_multiplier_step=MOCK_RELAYER_STEP, receipt_timeout_seconds=RECEIPT_TIMEOUT_SECONDS
+            fee_mode="legacy",
+            gas_multiplier_step=MOCK_RELAYER_STEP,
+            receipt_timeout_seconds=RECEIPT_TIMEOUT_SECONDS,
+            max_fee_per_gas=l2.max_fee_per_gas_wei,
         )
         with l1.client() as l1_client, l2.client() as l2_client:
             sender = TransactionSender(
@@ -94,7 +97,10 @@ def build_mock_relayers(settings: Settings) -> tuple[list[dg.JobDefinition], lis
         l2: ChainResource = context.resources.l2
         addresses = _addresses(settings)
         policy = SendPolicy(
-            fee_mode="eip1559", gas_multiplier_step=MOCK_RELAYER_STEP, receipt_timeout_seconds=RECEIPT_TIMEOUT_SECONDS
+            fee_mode="eip1559",
+            gas_multiplier_step=MOCK_RELAYER_STEP,
+            receipt_timeout_seconds=RECEIPT_TIMEOUT_SECONDS,
+            max_fee_per_gas=l1.max_fee_per_gas_wei,
         )
         with l1.client() as l1_client, l2.client() as l2_client:
             sender = TransactionSender(

@@ -105,6 +105,11 @@ class SendPolicy:
     lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS
     # Reverts that mean "already done": Error(string) reasons, or 4-byte selectors ("0x1234abcd").
     success_reverts: frozenset[str] = frozenset()
+    # The most this sender pays per gas (legacy gas price, or EIP-1559 max fee), whatever the
+    # formulas say. The originals' formulas scale the node's suggestion, and a node whose
+    # suggestion follows recent tips (anvil, a quiet chain) feeds them their own last bid: without
+    # a ceiling the price compounds with every transaction. None = no ceiling.
+    max_fee_per_gas: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.confirmations < 1:
@@ -362,16 +367,21 @@ class TransactionSender:
             node = fees.LegacyNodeFees(base_fee, int(self.client.call("eth_gasPrice"), 16), priority)
             prev_price = previous["gas_price"] if previous is not None else None
             price = fees.legacy_gas_price(node, attempt, step, self.policy.scroll_gas_multiplier, prev_price)
-            return _AttemptFees(tx_type=0, gas_price=price)
+            return _AttemptFees(tx_type=0, gas_price=self._capped(price))
         prev = (
             fees.Eip1559Fees(previous["max_fee_per_gas"], previous["max_priority_fee_per_gas"])
             if previous is not None
             else None
         )
         chosen = fees.eip1559_fees(fees.node_eip1559_fees(base_fee, priority), attempt, step, prev)
+        max_fee = self._capped(chosen.max_fee_per_gas)
         return _AttemptFees(
-            tx_type=2, max_fee_per_gas=chosen.max_fee_per_gas, max_priority_fee_per_gas=chosen.max_priority_fee_per_gas
+            tx_type=2, max_fee_per_gas=max_fee, max_priority_fee_per_gas=min(chosen.max_priority_fee_per_gas, max_fee)
         )
+
+    def _capped(self, fee_per_gas: int) -> int:
+        cap = self.policy.max_fee_per_gas
+        return fee_per_gas if cap is None else min(fee_per_gas, cap)
 
     def _priority_fee(self) -> int:
         try:
