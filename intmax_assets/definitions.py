@@ -11,27 +11,26 @@ from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.config import Settings, load_settings
 
 
+def _chain(settings: Settings, chain: str) -> ChainResource:
+    def setting(name: str) -> object:
+        return getattr(settings, f"{chain}_{name}")
+
+    return ChainResource(
+        name=chain.upper(),
+        rpc_urls=setting("rpc_urls"),
+        chain_id=setting("chain_id"),
+        confirmations=setting("confirmations"),
+        log_range=setting("log_range"),
+        max_log_range=setting("max_log_range"),
+        max_fee_per_gas_gwei=setting("max_fee_per_gas_gwei"),
+    )
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "warehouse": WarehouseResource(url=settings.warehouse_url),
-        "l1": ChainResource(
-            name="L1",
-            rpc_urls=settings.l1_rpc_urls,
-            chain_id=settings.l1_chain_id,
-            confirmations=settings.l1_confirmations,
-            log_range=settings.l1_log_range,
-            max_log_range=settings.l1_max_log_range,
-            max_fee_per_gas_gwei=settings.l1_max_fee_per_gas_gwei,
-        ),
-        "l2": ChainResource(
-            name="L2",
-            rpc_urls=settings.l2_rpc_urls,
-            chain_id=settings.l2_chain_id,
-            confirmations=settings.l2_confirmations,
-            log_range=settings.l2_log_range,
-            max_log_range=settings.l2_max_log_range,
-            max_fee_per_gas_gwei=settings.l2_max_fee_per_gas_gwei,
-        ),
+        "l1": _chain(settings, "l1"),
+        "l2": _chain(settings, "l2"),
     }
 
 

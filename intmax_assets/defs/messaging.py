@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.chain import fees
+from intmax_core.chain.rpc import RpcClient
 from intmax_core.chain.sender import SendPolicy, TransactionSender
 from intmax_core.chain.signers import mock_messenger_signer
 from intmax_core.config import Settings
@@ -57,31 +58,28 @@ def _pending(engine: Engine, purpose: str, chain_id: int, messenger: str, sender
         ]
 
 
+def _sender(settings: Settings, warehouse: WarehouseResource, chain: ChainResource, client: RpcClient, fee_mode: str):
+    """The mock relayers' sender on `chain`: their own key, the originals' 0.2 gas step."""
+    policy = SendPolicy(
+        fee_mode=fee_mode,  # type: ignore[arg-type]
+        gas_multiplier_step=MOCK_RELAYER_STEP,
+        receipt_timeout_seconds=RECEIPT_TIMEOUT_SECONDS,
+        max_fee_per_gas=chain.max_fee_per_gas_wei,
+    )
+    signer = mock_messenger_signer(settings)
+    return TransactionSender(client, warehouse.engine, signer, chain.verified_chain_id(client), policy=policy)
+
+
 def build_mock_relayers(settings: Settings) -> tuple[list[dg.JobDefinition], list[dg.SensorDefinition]]:
     @dg.op(required_resource_keys={"warehouse", "l1", "l2"}, tags={"intmax/network": "devnet"})
     def relay_l1_to_l2(context: dg.OpExecutionContext) -> None:
         """Deliver Liquidity's deposit batches from the L1 mock messenger to the L2 mock messenger."""
-        warehouse: WarehouseResource = context.resources.warehouse
-        l1: ChainResource = context.resources.l1
-        l2: ChainResource = context.resources.l2
+        warehouse, l1, l2 = context.resources.warehouse, context.resources.l1, context.resources.l2
         addresses = _addresses(settings)
-        policy = SendPolicy(
-            fee_mode="legacy",
-            gas_multiplier_step=MOCK_RELAYER_STEP,
-            receipt_timeout_seconds=RECEIPT_TIMEOUT_SECONDS,
-            max_fee_per_gas=l2.max_fee_per_gas_wei,
-        )
         with l1.client() as l1_client, l2.client() as l2_client:
-            sender = TransactionSender(
-                l2_client,
-                warehouse.engine,
-                mock_messenger_signer(settings),
-                l2.verified_chain_id(l2_client),
-                policy=policy,
-            )
             report = mock_relayers.relay_l1_to_l2(
                 warehouse.engine,
-                sender,
+                _sender(settings, warehouse, l2, l2_client, "legacy"),  # L2 sends: legacy gas, as the originals
                 l1_chain_id=l1.verified_chain_id(l1_client),
                 l1_messenger=addresses["l1_scroll_messenger_address"],
                 liquidity=addresses["liquidity_address"],
@@ -92,27 +90,12 @@ def build_mock_relayers(settings: Settings) -> tuple[list[dg.JobDefinition], lis
     @dg.op(required_resource_keys={"warehouse", "l1", "l2"}, tags={"intmax/network": "devnet"})
     def relay_l2_to_l1(context: dg.OpExecutionContext) -> None:
         """Deliver the Withdrawal contract's batches from the L2 mock messenger to the L1 mock messenger."""
-        warehouse: WarehouseResource = context.resources.warehouse
-        l1: ChainResource = context.resources.l1
-        l2: ChainResource = context.resources.l2
+        warehouse, l1, l2 = context.resources.warehouse, context.resources.l1, context.resources.l2
         addresses = _addresses(settings)
-        policy = SendPolicy(
-            fee_mode="eip1559",
-            gas_multiplier_step=MOCK_RELAYER_STEP,
-            receipt_timeout_seconds=RECEIPT_TIMEOUT_SECONDS,
-            max_fee_per_gas=l1.max_fee_per_gas_wei,
-        )
         with l1.client() as l1_client, l2.client() as l2_client:
-            sender = TransactionSender(
-                l1_client,
-                warehouse.engine,
-                mock_messenger_signer(settings),
-                l1.verified_chain_id(l1_client),
-                policy=policy,
-            )
             report = mock_relayers.relay_l2_to_l1(
                 warehouse.engine,
-                sender,
+                _sender(settings, warehouse, l1, l1_client, "eip1559"),
                 l1_client,
                 l2_chain_id=l2.verified_chain_id(l2_client),
                 l2_messenger=addresses["l2_scroll_messenger_address"],
