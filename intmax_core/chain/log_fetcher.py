@@ -26,6 +26,10 @@ DEFAULT_INITIAL_RANGE = 2_000
 # at 10,000 logs; ranges beyond that rarely pay off.
 DEFAULT_MAX_RANGE = 10_000
 DEFAULT_MIN_RANGE = 1
+# At most this many logs per chunk: hosted providers cap a response near 10,000 results, and a
+# node without a cap (a local node, a self-hosted archive) would otherwise return a whole dense
+# range at once, so that memory would grow with the range instead of staying per chunk.
+DEFAULT_MAX_LOGS_PER_CHUNK = 10_000
 # Growing by 1.5x after each full-size success: from the 2,000-block start the 10,000 cap is reached after
 # four successes, and a range halved after an error regains its size in two. Ponder's 1.05x is
 # tuned for one long backfill; here runs are short (a day partition), so recovery must be quick.
@@ -76,11 +80,13 @@ class LogFetcher:
         initial_range: int = DEFAULT_INITIAL_RANGE,
         min_range: int = DEFAULT_MIN_RANGE,
         max_range: int = DEFAULT_MAX_RANGE,
+        max_logs_per_chunk: int = DEFAULT_MAX_LOGS_PER_CHUNK,
     ) -> None:
         if not 1 <= min_range <= initial_range <= max_range:
             raise ValueError("eth_getLogs ranges need 1 <= min_range <= initial_range <= max_range")
         self.client = client
         self.min_range = min_range
+        self.max_logs_per_chunk = max_logs_per_chunk
         self._range = initial_range
         # Lowered for good when a provider states a plan cap below the configured maximum.
         self._max_range = max_range
@@ -108,6 +114,10 @@ class LogFetcher:
             span = min(self._range, to_block - start + 1)
             end = start + span - 1
             logs = self._logs_or_none(query, start, end, span)
+            if logs is not None and len(logs) > self.max_logs_per_chunk and span > self.min_range:
+                # Too dense to hold at once: refetch a range sized to the density just seen.
+                self._shrink_to(max(self.min_range, span * self.max_logs_per_chunk // len(logs)))
+                logs = None
             if logs is None:
                 self.stats.retries += 1
                 continue
@@ -172,6 +182,11 @@ class LogFetcher:
             f" ({hint.provider} suggests {hint.blocks})" if hint else "",
             self._range,
         )
+
+    def _shrink_to(self, blocks: int) -> None:
+        self._range = min(blocks, self._max_range)
+        self.stats.shrinks += 1
+        self.stats.current_range = self._range
 
     def _grow(self) -> None:
         grown = min(self._max_range, math.ceil(self._range * RANGE_GROWTH_FACTOR))

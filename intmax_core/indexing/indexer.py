@@ -12,16 +12,18 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, union
+from sqlalchemy import Engine, delete, select, union
 
 from intmax_core.chain.blocks import get_block_headers
 from intmax_core.chain.log_fetcher import FetchStats, LogFetcher
 from intmax_core.chain.rpc import RpcClient
 from intmax_core.indexing import coverage
+from intmax_core.indexing.bulk_insert import insert_rows
 from intmax_core.indexing.coverage import BlockRange
 from intmax_core.indexing.streams import StreamSource
 from intmax_core.warehouse.event_tables import EVENT_TABLES
@@ -128,11 +130,16 @@ class StreamIndexer:
         if from_block <= to_block:
             stats.from_block = from_block if stats.from_block is None else min(stats.from_block, from_block)
             stats.to_block = to_block if stats.to_block is None else max(stats.to_block, to_block)
-            for chunk_from, chunk_to, logs in self.fetcher.fetch(
-                [self.source.address], self.stream.topics0, from_block, to_block
-            ):
-                self._write_chunk(chunk_from, chunk_to, logs, stats)
-                stats.chunks += 1
+            chunks = self.fetcher.fetch([self.source.address], self.stream.topics0, from_block, to_block)
+            # Fetch the next chunk while this one is decoded and written: the node and the
+            # database work in parallel. One chunk ahead only, so memory stays bounded.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.stream.name}-fetch") as prefetch:
+                upcoming = prefetch.submit(next, chunks, None)
+                while (chunk := upcoming.result()) is not None:
+                    upcoming = prefetch.submit(next, chunks, None)
+                    self._write_chunk(*chunk, stats)
+                    stats.chunks += 1
+                    del chunk  # let the chunk go before the next one arrives
         stats.seconds += time.perf_counter() - started
         stats.fetch = self.fetcher.stats
         return stats
@@ -140,34 +147,37 @@ class StreamIndexer:
     def _write_chunk(self, chunk_from: int, chunk_to: int, logs: list[dict[str, Any]], stats: IndexStats) -> None:
         numbers = {int(log["blockNumber"], 16) for log in logs} | {chunk_to}
         headers = get_block_headers(self.client, numbers)
-        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
         times = {n: datetime.fromtimestamp(h.timestamp, UTC) for n, h in headers.items()}
+        rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for log in logs:
             if log.get("removed"):
                 continue
             event, table = self.by_topic[log["topics"][0]]
             number = int(log["blockNumber"], 16)
-            if headers[number].hash != log["blockHash"]:
+            block_hash = log["blockHash"]
+            if headers[number].hash != block_hash:
                 raise ReorgDuringFetch(f"block {number} changed while indexing {self.stream.name}; retry")
-            row = event.decode(log)
-            row.update(
-                chain_id=self.chain_id,
-                block_number=number,
-                log_index=int(log["logIndex"], 16),
-                block_hash=log["blockHash"],
-                block_time=times[number],
-                tx_hash=log["transactionHash"],
-                address=log["address"].lower(),
+            # Column order of every event table: the common log columns, then the event's fields.
+            rows[table.name].append(
+                (
+                    self.chain_id,
+                    number,
+                    int(log["logIndex"], 16),
+                    block_hash,
+                    times[number],
+                    log["transactionHash"],
+                    log["address"].lower(),
+                    *event.values(log),
+                )
             )
-            rows[table.name].append(row)
-            stats.events[event.name] += 1
+        for event, table in self.by_topic.values():
+            stats.events[event.name] += len(rows[table.name])
         with self.engine.begin() as connection:
             for table in self.tables:
                 connection.execute(
                     delete(table).where(self._mine(table), table.c.block_number.between(chunk_from, chunk_to))
                 )
-                if rows[table.name]:
-                    connection.execute(insert(table), rows[table.name])
+                insert_rows(connection, table, rows[table.name])
             indexed = BlockRange(chunk_from, chunk_to, headers[chunk_to].hash)
             coverage.add_range(connection, self.stream.name, self.chain_id, indexed)
             coverage.refresh_cursor(connection, self.stream.name, self.chain_id, self.source.deployed_block)
