@@ -15,10 +15,8 @@ from web3.logs import DISCARD
 from intmax_core.chain.hashing import (
     DepositTree,
     Withdrawal,
-    chained_withdrawal_hash,
     deposit_hash,
     withdrawal_hash,
-    withdrawal_pis_hash,
 )
 from intmax_core.config import load_settings
 from intmax_core.devnet_manifest import DevnetManifest
@@ -26,20 +24,14 @@ from intmax_core.warehouse.engine import make_engine
 from intmax_core.warehouse.schema import withdrawals
 from intmax_devnet import accounts
 from intmax_devnet.anvil import free_port, process_group_alive
-from intmax_devnet.deployer import contract_at, transact
+from intmax_devnet.deployer import transact
 from intmax_devnet.devnet import RunningDevnet, web3_for
-from intmax_devnet.prover_key import DEVNET_WITHDRAWAL_CIRCUIT_DIGEST, withdrawal_proof
 from intmax_devnet.simulator import SimulationPlan, Simulator
 from intmax_devnet.single_withdrawal_proof import decode_proof
 from tests.conftest import PROJECT_ROOT
+from tests.devnet_activity import RELAY_FEE_WEI, contract, relay_l2_to_l1, submit_withdrawals
 
-RELAY_FEE_WEI = 10**17  # the 0.1 ETH the deposit-analyzer sends with relayDeposits
 SMALL_PLAN = SimulationPlan(seed=11, users=3, deposits=6, withdrawals=4, builders=2, blocks=2)
-
-
-def contract(w3: Web3, manifest: DevnetManifest, key: str):  # type: ignore[no-untyped-def]
-    entry = manifest.contracts[key]
-    return contract_at(w3, entry.contract, entry.address)
 
 
 def intmax(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -184,7 +176,6 @@ def test_simulated_withdrawals_are_accepted_on_l2_and_paid_on_l1(devnet: Running
 
     l1, l2 = web3_for(manifest.l1.rpc_url), web3_for(manifest.l2.rpc_url)
     rollup = contract(l2, manifest, "rollup")
-    chained = []
     for row in rows:
         proven = decode_proof(row["single_withdrawal_proof"])
         cw = row["contract_withdrawal"]
@@ -194,33 +185,10 @@ def test_simulated_withdrawals_are_accepted_on_l2_and_paid_on_l1(devnet: Running
         hash_ = withdrawal_hash(Withdrawal(proven.recipient, proven.token_index, proven.amount, proven.nullifier))
         assert row["withdrawal_hash"] == "0x" + hash_.hex() and row["recipient"] == proven.recipient
         assert rollup.functions.getBlockHash(proven.block_number).call().hex() == proven.block_hash[2:]
-        chained.append(proven)
 
-    aggregator = manifest.accounts["withdrawal_aggregator"]
-    last_hash = chained_withdrawal_hash(chained)
-    proof = withdrawal_proof(DEVNET_WITHDRAWAL_CIRCUIT_DIGEST, withdrawal_pis_hash(last_hash, aggregator))
-    items = [
-        (Web3.to_checksum_address(w.recipient), w.token_index, w.amount, bytes.fromhex(w.nullifier[2:]),
-         bytes.fromhex(w.block_hash[2:]), w.block_number)
-        for w in chained
-    ]  # fmt: skip
-    withdrawal = contract(l2, manifest, "withdrawal")
-    receipt = transact(
-        l2,
-        withdrawal.functions.submitWithdrawalProof(items, (last_hash, Web3.to_checksum_address(aggregator)), proof),
-        aggregator,
-    )
-    (sent,) = (
-        contract(l2, manifest, "l2_scroll_messenger").events.SentMessage().process_receipt(receipt, errors=DISCARD)
-    )
-
-    # What the mock L2->L1 relayer does: deliver the message unchanged on L1.
-    args = sent["args"]
+    # What the aggregator and the mock L2->L1 relayer do: submit on L2, deliver unchanged on L1.
+    receipt = relay_l2_to_l1(devnet, submit_withdrawals(devnet, [row["single_withdrawal_proof"] for row in rows]))
     l1_messenger = contract(l1, manifest, "l1_scroll_messenger")
-    call = l1_messenger.functions.relayMessageWithProof(
-        args["sender"], args["target"], args["value"], args["messageNonce"], args["message"], (0, b"")
-    )
-    receipt = transact(l1, call, accounts.role("mock_messenger").address)
     liquidity = contract(l1, manifest, "liquidity")
     settled = {
         "0x" + e["args"]["withdrawalHash"].hex()

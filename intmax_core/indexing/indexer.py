@@ -34,6 +34,10 @@ from intmax_core.warehouse.schema import stream_ranges
 ANCESTOR_BATCH = 64
 
 
+class ChainBehindIndex(RuntimeError):
+    """The node's head is below blocks we indexed: a lagging node, not a reason to delete data."""
+
+
 class ReorgDuringFetch(RuntimeError):
     """A log's block hash differs from the header fetched for it: the chain moved under us."""
 
@@ -75,7 +79,15 @@ class StreamIndexer:
         """If the newest indexed block is no longer canonical, roll back to the common ancestor."""
         with self.engine.connect() as connection:
             top = coverage.tip(connection, self.stream.name, self.chain_id)
-        if top is None or self._chain_hashes([top.to_block])[top.to_block] == top.to_block_hash:
+        if top is None:
+            return
+        head = self.client.block_number()
+        if top.to_block > head:
+            raise ChainBehindIndex(
+                f"{self.client.name} head {head} is below block {top.to_block} indexed by {self.stream.name}; "
+                "is the node lagging? Nothing was rolled back"
+            )
+        if self._chain_hashes([top.to_block])[top.to_block] == top.to_block_hash:
             return
         ancestor = self._common_ancestor(top.to_block)
         with self.engine.begin() as connection:
