@@ -20,10 +20,8 @@ For one logical action, identified by (purpose, idempotency_key):
    transaction: same nonce, higher fee. A status-0 receipt is replayed with eth_call at its
    block to recover the revert data, then decoded.
 
-Locking: on PostgreSQL a session-level advisory lock (`pg_try_advisory_lock`) on a dedicated
-connection; on SQLite an exclusive `flock` on a file next to the database file. Both are
-released by the operating system or the server when the holding process dies, so a crash never
-leaves the signer locked. The lock is held for the whole `send` (receipt wait included): one
+Locking (intmax_core.chain.signer_lock): a PostgreSQL advisory lock or a file lock next to the
+SQLite file, released when the holding process dies. The lock is held for the whole `send` (receipt wait included): one
 signer, one sender at a time. Within the lock the nonce is the chain's `latest` count, raised
 past any other row of this signer that is still `pending`/`sent` with a transaction the node
 knows (a crashed process's transaction still in the mempool).
@@ -36,25 +34,23 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import fcntl
 import logging
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Literal
 
 from eth_utils import keccak, to_checksum_address
 from sqlalchemy import Engine, and_, func, insert, select, update
-from sqlalchemy.engine import RowMapping, make_url
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from intmax_core.chain import fees
 from intmax_core.chain.errors import EXECUTION_REVERTED_CODE, DecodedRevert, ErrorRegistry, revert_data
 from intmax_core.chain.rpc import RpcClient
 from intmax_core.chain.rpc_errors import RpcError, RpcUnavailable
+from intmax_core.chain.signer_lock import signer_lock
 from intmax_core.chain.signers import Signer
 from intmax_core.warehouse.ledger import TransactionStatus, transaction_attempts, transactions
 
@@ -66,7 +62,6 @@ DEFAULT_CONFIRMATIONS = 1
 DEFAULT_POLL_INTERVAL_SECONDS = 0.5
 # Another sender of the same signer may hold the lock through max_attempts receipt waits.
 DEFAULT_LOCK_TIMEOUT_SECONDS = 600.0
-LOCK_POLL_SECONDS = 0.05
 # Fallback tip when a node answers neither eth_maxPriorityFeePerGas nor eth_feeHistory (ethers' default).
 FALLBACK_PRIORITY_FEE_WEI = 10**9
 FEE_HISTORY_BLOCKS = 5
@@ -85,10 +80,6 @@ class SenderError(RuntimeError):
 
 class IdempotencyConflict(SenderError):
     """The idempotency key is already used by a different transaction."""
-
-
-class SignerBusy(SenderError, TimeoutError):
-    """Another sender held the signer's lock for longer than the lock timeout."""
 
 
 @dataclass(frozen=True)
@@ -699,80 +690,3 @@ class TransactionSender:
     def _fail(self, action: _Action, message: str) -> TxOutcome:
         logger.warning("giving up for now: %s", message, extra=action.log)
         return TxOutcome.from_row(self._update(action.row_id, status=TransactionStatus.FAILED, last_error=message))
-
-
-# ---------------------------------------------------------------------------------------- locking
-
-_process_locks: dict[str, threading.Lock] = {}
-_process_locks_guard = threading.Lock()
-
-
-def lock_name(chain_id: int, signer: str) -> str:
-    return f"intmax-signer:{chain_id}:{signer.lower()}"
-
-
-@contextlib.contextmanager
-def signer_lock(engine: Engine, chain_id: int, signer: str, timeout: float) -> Iterator[None]:
-    """Hold the (chain id, signer) lock, across processes sharing the warehouse; raise SignerBusy after `timeout`."""
-    name = lock_name(chain_id, signer)
-    if engine.dialect.name == "postgresql":
-        with _advisory_lock(engine, name, timeout):
-            yield
-        return
-    database = make_url(engine.url).database
-    if database and database != ":memory:":
-        with _file_lock(Path(f"{database}.{chain_id}-{signer.lower()}.signer-lock"), name, timeout):
-            yield
-        return
-    # An in-memory SQLite warehouse exists in one process only: a process-local lock suffices.
-    with _process_locks_guard:
-        lock = _process_locks.setdefault(name, threading.Lock())
-    if not lock.acquire(timeout=timeout):
-        raise SignerBusy(f"{name} is held by another sender")
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@contextlib.contextmanager
-def _advisory_lock(engine: Engine, name: str, timeout: float) -> Iterator[None]:
-    # Advisory locks take a bigint; 8 bytes of keccak make a collision between signers negligible.
-    key = int.from_bytes(keccak(text=name)[:8], "big", signed=True)
-    # AUTOCOMMIT: the lock is the session's, so no transaction stays open while it is held.
-    connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        deadline = time.monotonic() + timeout
-        while not connection.execute(select(func.pg_try_advisory_lock(key))).scalar_one():
-            if time.monotonic() >= deadline:
-                raise SignerBusy(f"{name} is held by another sender")
-            time.sleep(LOCK_POLL_SECONDS)
-        try:
-            yield
-        finally:
-            connection.execute(select(func.pg_advisory_unlock(key)))
-    except BaseException:
-        # Never hand a connection that may still hold the lock back to the pool.
-        connection.invalidate()
-        raise
-    finally:
-        connection.close()
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path, name: str, timeout: float) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise SignerBusy(f"{name} is held by another sender") from None
-                time.sleep(LOCK_POLL_SECONDS)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
