@@ -27,7 +27,6 @@ from sqlalchemy import (
     CHAR,
     BigInteger,
     Column,
-    DateTime,
     Enum,
     ForeignKey,
     Index,
@@ -37,10 +36,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    func,
 )
 
-from intmax_core.warehouse.schema import ADDRESS_LENGTH, HASH_LENGTH, Bytes, Json, metadata
+from intmax_core.warehouse.schema import ADDRESS_LENGTH, HASH_LENGTH, Bytes, Json, metadata, moment_column
 from intmax_core.warehouse.types import Uint256
 
 SELECTOR_LENGTH = 10  # "0x" + 8 hex characters
@@ -118,20 +116,8 @@ transactions = Table(
     Column("block_number", BigInteger, nullable=True, comment="Block of the receipt, once mined."),
     Column("block_hash", CHAR(HASH_LENGTH), nullable=True, comment="Hash of that block; lowercase 0x hex."),
     Column("gas_used", BigInteger, nullable=True, comment="Gas used, from the receipt."),
-    Column(
-        "created_at",
-        DateTime(timezone=True),
-        nullable=False,
-        server_default=func.now(),
-        comment="When the action was first requested.",
-    ),
-    Column(
-        "updated_at",
-        DateTime(timezone=True),
-        nullable=False,
-        server_default=func.now(),
-        comment="When the row last changed.",
-    ),
+    moment_column("created_at", "When the action was first requested."),
+    moment_column("updated_at", "When the row last changed."),
     UniqueConstraint("purpose", "idempotency_key"),
     Index("ix_transactions_chain_id_signer_nonce", "chain_id", "signer", "nonce"),
     comment="Every transaction the pipeline intends to send, recorded before it is broadcast; one row per action.",
@@ -163,13 +149,7 @@ transaction_attempts = Table(
         nullable=True,
         comment="The node's answer if eth_sendRawTransaction failed; null when it was accepted (or unknown).",
     ),
-    Column(
-        "created_at",
-        DateTime(timezone=True),
-        nullable=False,
-        server_default=func.now(),
-        comment="When the attempt was recorded (just before it was broadcast).",
-    ),
+    moment_column("created_at", "When the attempt was recorded (just before it was broadcast)."),
     UniqueConstraint("transaction_id", "attempt"),
     Index("ix_transaction_attempts_tx_hash", "tx_hash"),
     comment="Every signed transaction broadcast for a ledger row, so a crash can be reconciled with the chain.",

@@ -38,6 +38,13 @@ HASH_LENGTH = 66  # "0x" + 64 hex characters
 ADDRESS_LENGTH = 42  # "0x" + 40 hex characters
 
 Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def moment_column(name: str, comment: str) -> Column:
+    """A timestamp (UTC) that the database sets to now() when the row is inserted."""
+    return Column(name, DateTime(timezone=True), nullable=False, server_default=func.now(), comment=comment)
+
+
 Bytes = LargeBinary().with_variant(BYTEA(), "postgresql")
 
 
@@ -63,13 +70,7 @@ stream_cursors = Table(
         nullable=False,
         comment="Hash of block_number when indexed; compared with the chain to detect reorgs.",
     ),
-    Column(
-        "updated_at",
-        DateTime(timezone=True),
-        nullable=False,
-        server_default=func.now(),
-        comment="When the cursor last moved.",
-    ),
+    moment_column("updated_at", "When the cursor last moved."),
     PrimaryKeyConstraint("stream", "chain_id"),
     comment="Where each event stream has indexed up to; written in the same transaction as its rows.",
 )
@@ -82,13 +83,7 @@ stream_ranges = Table(
     Column("from_block", BigInteger, nullable=False, comment="First block of an indexed range (inclusive)."),
     Column("to_block", BigInteger, nullable=False, comment="Last block of the range (inclusive)."),
     Column("to_block_hash", CHAR(HASH_LENGTH), nullable=False, comment="Hash of to_block when indexed."),
-    Column(
-        "indexed_at",
-        DateTime(timezone=True),
-        nullable=False,
-        server_default=func.now(),
-        comment="When the range was last written.",
-    ),
+    moment_column("indexed_at", "When the range was last written."),
     PrimaryKeyConstraint("stream", "chain_id", "from_block"),
     comment="Block ranges each stream has indexed, merged when adjacent; a hole is a missing range.",
 )
@@ -136,13 +131,7 @@ withdrawals = Table(
         nullable=True,
         comment="L1 transaction of the latest Liquidity event applied (not the L2 submission).",
     ),
-    Column(
-        "created_at",
-        DateTime(timezone=True),
-        nullable=False,
-        server_default=func.now(),
-        comment="When the withdrawal was requested.",
-    ),
+    moment_column("created_at", "When the withdrawal was requested."),
     # Non-unique: one owner or recipient has many withdrawals (an upstream copy wrongly made them UNIQUE).
     Index("idx_withdrawals_pubkey", "pubkey"),
     Index("idx_withdrawals_recipient", "recipient"),
