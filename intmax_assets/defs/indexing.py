@@ -190,7 +190,6 @@ def _timestamps(client):  # type: ignore[no-untyped-def]
 
 def build_indexing_sensor(chain: str, streams: list[StreamSpec], settings: Settings) -> dg.SensorDefinition:
     keys = [asset_key(s) for s in streams]
-    partitions_def = partitions(settings)
 
     @dg.sensor(
         name=f"{chain}_indexing_sensor",
@@ -220,9 +219,10 @@ def build_indexing_sensor(chain: str, streams: list[StreamSpec], settings: Setti
                 return dg.SkipReason(f"no new final {chain.upper()} blocks (safe head {head})")
             oldest = min(next_blocks[s] for s in lagging)
             first_day = datetime.fromtimestamp(get_block_headers(client, [oldest])[oldest].timestamp, UTC).date()
+        # Days before the partitions' start have no partition (their blocks belong to no stream).
+        first_day = max(first_day, settings.indexing_start_date)
         today = datetime.now(UTC).date()
         days = [first_day + timedelta(days=i) for i in range((today - first_day).days + 1)][:MAX_DAYS_PER_SENSOR_TICK]
-        valid = set(partitions_def.get_partition_keys())
         run_config = dg.RunConfig(ops={asset_key(s).path[-1]: IndexingConfig(only_new_blocks=True) for s in lagging})
         requests = [
             dg.RunRequest(
@@ -233,7 +233,6 @@ def build_indexing_sensor(chain: str, streams: list[StreamSpec], settings: Setti
                 tags={"intmax/chain": chain, "intmax/safe_head": str(head)},
             )
             for day in days
-            if day.isoformat() in valid
         ]
         return dg.SensorResult(run_requests=requests, cursor=str(head))
 

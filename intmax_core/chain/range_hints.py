@@ -53,62 +53,39 @@ def _span(match: re.Match[str]) -> int:
     return int(match.group(2), 16) - int(match.group(1), 16) + 1
 
 
+_HintRule = tuple[str, re.Pattern[str], Callable[[re.Match[str]], int], bool]
+
+
+def _cap(provider: str, pattern: str) -> _HintRule:
+    """A provider that states its plan cap as a number in the message (the pattern's one group)."""
+    return (provider, re.compile(pattern, re.I), lambda m: _count(m.group(1)), True)
+
+
 # (provider, pattern, blocks from the match, is a plan cap). Order matters: a message that carries an
 # explicit range must be read by the pattern that understands it, before a vaguer one matches.
-_HintRule = tuple[str, re.Pattern[str], Callable[[re.Match[str]], int], bool]
 _HINT_RULES: list[_HintRule] = [
     # "Log response size exceeded. ... this block range should work: [0x1, 0x2]"
     ("alchemy", re.compile(rf"this block range should work: \[({_HEX}),\s*({_HEX})\]", re.I), _span, False),
     # "query returned more than 10000 results. Try with this block range [0x1, 0x2]."
     ("infura", re.compile(rf"try with this block range \[({_HEX}),\s*({_HEX})\]", re.I), _span, False),
     # "requested too many blocks from 1 to 5000, maximum is set to 2048"
-    (
-        "avalanche",
-        re.compile(rf"requested too many blocks from \d+ to \d+, maximum is set to {_COUNT}", re.I),
-        lambda m: _count(m.group(1)),
-        True,
-    ),
+    _cap("avalanche", rf"requested too many blocks from \d+ to \d+, maximum is set to {_COUNT}"),
     # "eth_getLogs is limited to a 10,000 range" (also 1RPC and Blast)
-    ("quicknode", re.compile(rf"limited to a {_COUNT}", re.I), lambda m: _count(m.group(1)), True),
-    ("blockpi", re.compile(rf"limited to {_COUNT} block", re.I), lambda m: _count(m.group(1)), True),
-    ("cloudflare", re.compile(rf"max range: {_COUNT}", re.I), lambda m: _count(m.group(1)), True),
-    (
-        "thirdweb",
-        re.compile(rf"maximum allowed number of requested blocks is {_COUNT}", re.I),
-        lambda m: _count(m.group(1)),
-        True,
-    ),
-    (
-        "coinbase",
-        re.compile(rf"please limit the query to at most {_COUNT} blocks", re.I),
-        lambda m: _count(m.group(1)),
-        True,
-    ),
-    ("publicnode", re.compile(rf"maximum block range: {_COUNT}", re.I), lambda m: _count(m.group(1)), True),
-    ("hyperliquid", re.compile(rf"query exceeds max block range {_COUNT}", re.I), lambda m: _count(m.group(1)), True),
-    ("swell", re.compile(rf"block range greater than {_COUNT} max", re.I), lambda m: _count(m.group(1)), True),
-    ("somnia", re.compile(rf"block range exceeds {_COUNT}", re.I), lambda m: _count(m.group(1)), True),
-    ("harmony", re.compile(rf"query must be smaller than size {_COUNT}", re.I), lambda m: _count(m.group(1)), True),
-    (
-        "moonriver",
-        re.compile(rf"block range is too wide \(maximum {_COUNT}\)", re.I),
-        lambda m: _count(m.group(1)),
-        True,
-    ),
-    ("aurora", re.compile(rf"up to a {_COUNT} block range", re.I), lambda m: _count(m.group(1)), True),
+    _cap("quicknode", rf"limited to a {_COUNT}"),
+    _cap("blockpi", rf"limited to {_COUNT} block"),
+    _cap("cloudflare", rf"max range: {_COUNT}"),
+    _cap("thirdweb", rf"maximum allowed number of requested blocks is {_COUNT}"),
+    _cap("coinbase", rf"please limit the query to at most {_COUNT} blocks"),
+    _cap("publicnode", rf"maximum block range: {_COUNT}"),
+    _cap("hyperliquid", rf"query exceeds max block range {_COUNT}"),
+    _cap("swell", rf"block range greater than {_COUNT} max"),
+    _cap("somnia", rf"block range exceeds {_COUNT}"),
+    _cap("harmony", rf"query must be smaller than size {_COUNT}"),
+    _cap("moonriver", rf"block range is too wide \(maximum {_COUNT}\)"),
+    _cap("aurora", rf"up to a {_COUNT} block range"),
     # "maximum [from, to] blocks distance: 1000": to - from <= d. Reading d as a count stays inside it.
-    (
-        "ankr-tac",
-        re.compile(rf"maximum \[from, to\] blocks distance: {_COUNT}", re.I),
-        lambda m: _count(m.group(1)),
-        True,
-    ),
-    (
-        "blast-paid",
-        re.compile(rf"exceeds the range allowed for your plan \(\d+ > {_COUNT}\)", re.I),
-        lambda m: _count(m.group(1)),
-        True,
-    ),
+    _cap("ankr-tac", rf"maximum \[from, to\] blocks distance: {_COUNT}"),
+    _cap("blast-paid", rf"exceeds the range allowed for your plan \(\d+ > {_COUNT}\)"),
     (
         "merkle",
         re.compile(r"eth_getLogs range is too large, max is 10k blocks", re.I),

@@ -15,7 +15,7 @@ it byte-identical is also what the real messenger's proof requires.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from eth_abi import decode, encode
@@ -59,7 +59,7 @@ class SentMessage:
     target: str
     value: int
     message_nonce: int
-    message: bytes
+    message: bytes  # bytes from both backends (LargeBinary)
 
     @property
     def idempotency_key(self) -> str:
@@ -89,20 +89,8 @@ def pending_messages(
             )
         ).scalars()
     )
-    rows = [
-        SentMessage(
-            chain_id=r.chain_id,
-            block_number=r.block_number,
-            log_index=r.log_index,
-            tx_hash=r.tx_hash,
-            sender=r.sender,
-            target=r.target,
-            value=r.value,
-            message_nonce=r.message_nonce,
-            message=bytes(r.message),
-        )
-        for r in connection.execute(query).mappings()
-    ]
+    names = [f.name for f in fields(SentMessage)]
+    rows = [SentMessage(*(r[name] for name in names)) for r in connection.execute(query).mappings()]
     return sorted((m for m in rows if m.idempotency_key not in done), key=lambda m: m.message_nonce)
 
 
