@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -110,6 +110,23 @@ class Settings(BaseSettings):
         date(2024, 1, 1),
         description="First day (UTC) of the daily indexing partitions; days before a contract's deployment are empty.",
     )
+    indexing_tail_max_blocks: int = Field(
+        100_000,
+        ge=1,
+        description="Most blocks one tail run indexes; a longer lag is caught up over several runs (or a backfill).",
+    )
+    l1_cursor_lag_warn_blocks: int = Field(
+        300, ge=0, description="cursor_lag_blocks check: WARN when an L1 stream's cursor is more blocks behind."
+    )
+    l1_cursor_lag_error_blocks: int = Field(
+        1_800, ge=0, description="cursor_lag_blocks check: ERROR when an L1 stream's cursor is more blocks behind."
+    )
+    l2_cursor_lag_warn_blocks: int = Field(
+        1_200, ge=0, description="cursor_lag_blocks check: WARN when an L2 stream's cursor is more blocks behind."
+    )
+    l2_cursor_lag_error_blocks: int = Field(
+        7_200, ge=0, description="cursor_lag_blocks check: ERROR when an L2 stream's cursor is more blocks behind."
+    )
     l1_log_range: int = Field(2_000, ge=1, description="Initial eth_getLogs block range on L1 (adapts at run time).")
     l1_max_log_range: int = Field(10_000, ge=1, description="Largest eth_getLogs block range on L1 (provider cap).")
     l2_log_range: int = Field(2_000, ge=1, description="Initial eth_getLogs block range on L2 (adapts at run time).")
@@ -191,6 +208,15 @@ class Settings(BaseSettings):
         if not ADDRESS_PATTERN.match(value):
             raise ValueError("must be a 0x-prefixed 20-byte hex address")
         return value.lower()
+
+    @field_validator("l1_cursor_lag_error_blocks", "l2_cursor_lag_error_blocks")
+    @classmethod
+    def _check_lag_thresholds(cls, value: int, info: ValidationInfo) -> int:
+        warn_field = (info.field_name or "").replace("_error_", "_warn_")
+        warn = info.data.get(warn_field)
+        if warn is not None and value < warn:
+            raise ValueError(f"must be at least {env_name(warn_field)}")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -5,12 +5,18 @@ Usage::
     with RpcFaultProxy(anvil.rpc_url, FaultPlan.random(seed=7, failure_rate=0.3)) as proxy:  # or program it:
         proxy.queue_faults(HTTP_429, DROP)           # the next two HTTP requests fail, then all pass
         proxy.limit_log_range(100, style="alchemy")  # eth_getLogs over >100 blocks is refused
+        proxy.truncate_logs(10_000)                  # eth_getLogs results silently cut to 10,000
+        proxy.stall_log_range(500)                   # eth_getLogs over >500 blocks stalls like SLOW
         proxy.random_faults(rate=0.3, seed=7)        # deterministic mix of faults
+        proxy.override("eth_getTransactionReceipt", fault=HTTP_503)  # one method fails until cleared
+        proxy.override("eth_getTransactionReceipt", result=None)     # ... or answers null (a lagging node)
+        proxy.after("eth_getTransactionReceipt", mine_a_block)       # act once a request was answered
         client = RpcClient([proxy.url + "/secret-key"])
 
 Faults apply per HTTP request (a batch is one request). The path of the URL is ignored, so tests can
-put a fake API key in it. Counters (`requests`, `forwarded`, `methods`, `max_in_flight`) tell what
-reached the proxy and what it passed on.
+put a fake API key in it. Counters (`requests`, `forwarded`, `methods`, `max_in_flight`,
+`log_spans`) tell what reached the proxy and what it passed on. A JSON-RPC error with any message
+is `queue_faults(rpc_error(code, message))`.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import random
 import socket
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +39,7 @@ from intmax_devnet.anvil import free_port
 # The proxy waits this long on a SLOW fault; tests give their client a shorter timeout.
 DEFAULT_SLOW_SECONDS = 3.0
 UPSTREAM_TIMEOUT_SECONDS = 30.0
+HTTP_OK = 200
 # How often the server loop checks for stop(); the default 0.5 s would add that much to every test.
 SERVE_POLL_SECONDS = 0.02
 
@@ -82,6 +89,28 @@ class FaultPlan:
 LOG_RANGE_STYLES = ("results", "alchemy", "infura", "quicknode")
 
 
+# Called with (request, upstream response document) after a request was forwarded, before the answer
+# goes back; returns a replacement document, or None to send the upstream one.
+AfterHook = Callable[[dict[str, Any], Any], Any]
+_UNSET = object()
+
+
+@dataclass
+class _Override:
+    """What the proxy answers for one JSON-RPC method instead of forwarding it."""
+
+    fault: Fault | None
+    result: Any
+    remaining: int | None  # None: until cleared
+
+
+@dataclass
+class _After:
+    hook: AfterHook
+    when: Callable[[Any], bool] | None
+    remaining: int | None
+
+
 def log_range_error(style: str, from_block: int, max_blocks: int) -> dict[str, Any]:
     fitting = f"[{hex(from_block)}, {hex(from_block + max_blocks - 1)}]"
     if style == "results":
@@ -117,9 +146,13 @@ class RpcFaultProxy:
         self._queued: list[Fault] = []
         self._max_log_blocks: int | None = None
         self._log_range_style = "results"
+        self._max_log_results: int | None = None
+        self._stall_log_blocks: int | None = None
         self._random_rate = 0.0
         self._random_kinds: Sequence[Fault] = MIXED_FAULTS
         self._rng = random.Random(0)
+        self._overrides: dict[str, _Override] = {}
+        self._after: dict[str, list[_After]] = {}
         self._connections: set[socket.socket] = set()
         self._upstream = httpx.Client(timeout=UPSTREAM_TIMEOUT_SECONDS)
         self._server = _Server(("127.0.0.1", self.port), _handler_for(self))
@@ -180,6 +213,16 @@ class RpcFaultProxy:
             self._max_log_blocks = max_blocks
             self._log_range_style = style
 
+    def truncate_logs(self, max_results: int | None) -> None:
+        """Answer eth_getLogs with at most the first `max_results` logs, without an error (as some providers do)."""
+        with self._lock:
+            self._max_log_results = max_results
+
+    def stall_log_range(self, max_blocks: int | None) -> None:
+        """Stall eth_getLogs over more than `max_blocks` blocks like SLOW: a query too heavy to answer in time."""
+        with self._lock:
+            self._stall_log_blocks = max_blocks
+
     def random_faults(self, rate: float, *, seed: int, kinds: Sequence[Fault] = MIXED_FAULTS) -> None:
         """Fail a fraction `rate` of requests with faults drawn from `kinds`, reproducibly for a given seed."""
         with self._lock:
@@ -191,6 +234,8 @@ class RpcFaultProxy:
         with self._lock:
             self._queued.clear()
             self._max_log_blocks = None
+            self._max_log_results = None
+            self._stall_log_blocks = None
             self._random_rate = 0.0
         self.reject_batches = False
         self.hold_seconds = 0.0
@@ -203,6 +248,7 @@ class RpcFaultProxy:
             self.methods = Counter[str]()  # JSON-RPC methods received (batch items counted one by one)
             self.in_flight = 0
             self.max_in_flight = 0
+            self.log_spans: list[int] = []  # block spans of the eth_getLogs requests received, in order
 
     # -- request handling (called from handler threads) --
 
@@ -216,6 +262,75 @@ class RpcFaultProxy:
             if self._random_rate and self._rng.random() < self._random_rate:
                 return self._rng.choice(self._random_kinds)
             return None
+
+    def _record_log_spans(self, payload: Any) -> None:
+        with self._lock:
+            self.log_spans.extend(span for span in map(_log_span, _requests_of(payload)) if span is not None)
+
+    def _stalls_log_query(self, payload: Any) -> bool:
+        with self._lock:
+            limit = self._stall_log_blocks
+        span = _log_span(payload) if isinstance(payload, dict) else None
+        if limit is None or span is None or span <= limit:
+            return False
+        with self._lock:
+            self.faults["stall_logs"] += 1
+        return True
+
+    def _truncated(self, payload: Any, content: bytes) -> bytes:
+        """`content` with every eth_getLogs result cut to the configured number of logs."""
+        with self._lock:
+            limit = self._max_log_results
+        if limit is None:
+            return content
+        log_ids = {item.get("id") for item in _requests_of(payload) if item.get("method") == "eth_getLogs"}
+        answer = json.loads(content)
+        cut = 0
+        for item in _requests_of(answer):
+            result = item.get("result")
+            if item.get("id") in log_ids and isinstance(result, list) and len(result) > limit:
+                item["result"] = result[:limit]
+                cut += 1
+        if not cut:
+            return content
+        with self._lock:
+            self.faults["truncate_logs"] += cut
+        return json.dumps(answer).encode()
+
+    def _override_for(self, payload: Any) -> _Override | None:
+        if not isinstance(payload, dict):
+            return None
+        with self._lock:
+            override = self._overrides.get(payload.get("method", ""))
+            if override is None:
+                return None
+            if override.remaining is not None:
+                override.remaining -= 1
+                if override.remaining <= 0:
+                    del self._overrides[payload["method"]]
+            return override
+
+    def _run_after_hooks(self, payload: Any, content: bytes) -> bytes:
+        if not isinstance(payload, dict):
+            return content
+        with self._lock:
+            waiting = self._after.get(payload.get("method", ""), [])
+        if not waiting:
+            return content
+        document = json.loads(content)
+        result = document.get("result") if isinstance(document, dict) else None
+        for entry in list(waiting):
+            if entry.when is not None and not entry.when(result):
+                continue
+            with self._lock:
+                if entry.remaining is not None:
+                    entry.remaining -= 1
+                    if entry.remaining <= 0:
+                        waiting.remove(entry)
+            replacement = entry.hook(payload, document)
+            if replacement is not None:
+                document = replacement
+        return json.dumps(document).encode()
 
     def _log_range_refusal(self, payload: Any) -> dict[str, Any] | None:
         if not isinstance(payload, dict) or payload.get("method") != "eth_getLogs" or self._max_log_blocks is None:
@@ -249,6 +364,21 @@ class RpcFaultProxy:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+
+def _requests_of(payload: Any) -> list[dict[str, Any]]:
+    return [item for item in (payload if isinstance(payload, list) else [payload]) if isinstance(item, dict)]
+
+
+def _log_span(request: dict[str, Any]) -> int | None:
+    """Blocks spanned by an eth_getLogs request with numeric bounds; None for anything else."""
+    if request.get("method") != "eth_getLogs":
+        return None
+    log_filter = (request.get("params") or [{}])[0]
+    try:
+        return int(log_filter["toBlock"], 16) - int(log_filter["fromBlock"], 16) + 1
+    except (KeyError, TypeError, ValueError):
+        return None  # tags ("latest") or a blockHash filter
 
 
 def _errors_for(payload: Any, error: dict[str, Any]) -> Any:
@@ -290,6 +420,7 @@ def _handler_for(proxy: RpcFaultProxy) -> type[BaseHTTPRequestHandler]:
                 proxy._leave()
 
         def _answer(self, payload: Any, body: bytes) -> None:
+            proxy._record_log_spans(payload)
             fault = proxy._next_fault(payload)
             if fault is not None:
                 proxy._count_fault(fault)
@@ -300,13 +431,26 @@ def _handler_for(proxy: RpcFaultProxy) -> type[BaseHTTPRequestHandler]:
                     200, {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "batch not supported"}}
                 )
                 return
+            override = proxy._override_for(payload)
+            if override is not None:
+                if override.fault is not None:
+                    proxy._count_fault(override.fault)
+                    self._inject(override.fault, payload)
+                else:
+                    self._reply(200, {"jsonrpc": "2.0", "id": payload.get("id"), "result": override.result})
+                return
             refusal = proxy._log_range_refusal(payload)
             if refusal is not None:
                 self._reply(200, _errors_for(payload, refusal))
                 return
+            if proxy._stalls_log_query(payload):
+                self._inject(SLOW, payload)
+                return
             if proxy.hold_seconds:
                 proxy._stopping.wait(proxy.hold_seconds)
             status, content = proxy._forward(body)
+            if status == HTTP_OK:
+                content = proxy._truncated(payload, content)
             self._send(status, content)
 
         def _inject(self, fault: Fault, payload: Any) -> None:

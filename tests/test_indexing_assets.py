@@ -3,26 +3,34 @@ asset checks, and the sensor that keeps today fresh."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from sqlalchemy import select
 
 from intmax_assets.definitions import build_definitions, build_resources
-from intmax_assets.defs.indexing import asset_key, build_stream_asset
+from intmax_assets.defs.indexing import asset_key, build_stream_asset, sensors
+from intmax_core.chain.rpc import RpcClient
 from intmax_core.config import Settings, load_settings
 from intmax_core.devnet_manifest import write_manifest
-from intmax_core.indexing.day_ranges import day_block_range
+from intmax_core.indexing import coverage
+from intmax_core.indexing.day_boundaries import DayBoundaries
 from intmax_core.indexing.streams import STREAMS_BY_NAME, stream_source
 from intmax_core.warehouse import migrate
 from intmax_core.warehouse.engine import make_engine
+from intmax_core.warehouse.schema import chain_day_boundaries
 from intmax_devnet import accounts
 from intmax_devnet.deployer import transact
 from intmax_devnet.devnet import RunningDevnet, start_devnet, web3_for
 from tests.chain_oracle import chain_rows, table_rows
+from tests.conftest import PROJECT_ROOT
 from tests.devnet_activity import contract
 
 LIQUIDITY = STREAMS_BY_NAME["l1_liquidity"]
@@ -77,23 +85,43 @@ def dated_settings(dated_devnet, tmp_path: Path) -> Settings:
     return settings
 
 
-def test_partition_maps_exactly_to_the_day(dated_devnet) -> None:
-    devnet, blocks = dated_devnet
-    l1 = web3_for(devnet.manifest.l1.rpc_url)
-
-    def timestamp_of(number: int) -> int:
-        return l1.eth.get_block(number)["timestamp"]
-
-    head = l1.eth.block_number
-    day2 = day_block_range(timestamp_of, datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC), head)
-    assert day2 == (blocks["2026-01-02T00:00:00"], blocks["2026-01-02T12:00:00"])
-    day1 = day_block_range(timestamp_of, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), head)
-    assert day1 is not None and day1[0] == 0 and day1[1] == blocks["2026-01-01T23:59:59"]
-    day3 = day_block_range(timestamp_of, datetime(2026, 1, 3, tzinfo=UTC), datetime(2026, 1, 4, tzinfo=UTC), head)
-    assert day3 == (blocks["2026-01-03T00:00:00"], head)
-    assert (
-        day_block_range(timestamp_of, datetime(2026, 1, 4, tzinfo=UTC), datetime(2026, 1, 5, tzinfo=UTC), head) is None
-    )
+def test_partition_maps_exactly_to_the_day_and_the_boundaries_are_kept(dated_devnet, dated_settings) -> None:
+    _devnet, blocks = dated_devnet
+    engine = make_engine(dated_settings.warehouse_url)
+    with RpcClient(dated_settings.l1_rpc_urls) as client:
+        head = client.block_number()
+        boundaries = DayBoundaries(engine, client, client.chain_id(), head)
+        assert boundaries.block_range(date(2026, 1, 2)) == (
+            blocks["2026-01-02T00:00:00"],
+            blocks["2026-01-02T12:00:00"],
+        )
+        day1 = boundaries.block_range(date(2026, 1, 1))
+        assert day1 is not None and day1[0] == 0 and day1[1] == blocks["2026-01-01T23:59:59"]
+        assert boundaries.block_range(date(2026, 1, 3)) == (blocks["2026-01-03T00:00:00"], head)
+        assert boundaries.block_range(date(2026, 1, 4)) is None
+        # Two days at once (a ranged backfill run): from the first day's first block to the last's last.
+        assert boundaries.block_range(date(2026, 1, 2), date(2026, 1, 4)) == (blocks["2026-01-02T00:00:00"], head)
+        assert boundaries.header_requests > 0
+        # Final boundaries are stored: another run maps the same days without a header request, and
+        # the boundary of a day with no final block yet is not stored (it is not known).
+        again = DayBoundaries(engine, client, client.chain_id(), head)
+        assert again.block_range(date(2026, 1, 2)) == boundaries.block_range(date(2026, 1, 2))
+        assert again.header_requests == 0
+        with engine.connect() as connection:
+            stored = dict(
+                connection.execute(select(chain_day_boundaries.c.day, chain_day_boundaries.c.first_block))
+                .tuples()
+                .all()
+            )
+        assert stored == {
+            date(2026, 1, 1): 0,
+            date(2026, 1, 2): blocks["2026-01-02T00:00:00"],
+            date(2026, 1, 3): blocks["2026-01-03T00:00:00"],
+        }
+        # A node that reports a lower safe head does not see boundaries above it.
+        behind = DayBoundaries(engine, client, client.chain_id(), blocks["2026-01-02T12:00:00"])
+        assert behind.block_range(date(2026, 1, 3)) is None
+    engine.dispose()
 
 
 def _materialize(settings: Settings, day: str) -> dg.ExecuteInProcessResult:
@@ -124,7 +152,10 @@ def test_out_of_order_backfill_and_rematerialization(dated_devnet, dated_setting
     assert day3.success
     assert deposited() == {blocks["2026-01-03T00:00:00"], blocks["2026-01-03T06:00:00"]}
     metadata = day3.asset_materializations_for_node(asset_key(LIQUIDITY).path[-1])[0].metadata
-    assert metadata["events_Deposited"].value == 2
+    assert metadata["run_kind"].value == "partition"
+    assert metadata["run_events_Deposited"].value == 2
+    assert metadata["partition_events_total"].value == 2 and metadata["partition_complete"].value is True
+    assert metadata["partition_blocks"].value == f"{blocks['2026-01-03T00:00:00']:,}..{l1.eth.block_number:,}"
     # Days 1 and 2 are still missing: the coverage check says so.
     assert _checks(day3)["no_missing_block_ranges"] is False
 
@@ -137,7 +168,9 @@ def test_out_of_order_backfill_and_rematerialization(dated_devnet, dated_setting
     assert checks == {
         "cursor_matches_chain": True,
         "no_missing_block_ranges": True,
-        "unique_keys": True,
+        "recent_blocks_canonical": True,
+        "log_counts_match_chain": True,
+        "cursor_lag_blocks": True,
         "deposit_ids_contiguous": True,
     }
     complete = _rows(devnet, dated_settings)
@@ -148,34 +181,184 @@ def test_out_of_order_backfill_and_rematerialization(dated_devnet, dated_setting
     assert _rows(devnet, dated_settings) == complete
 
 
-def test_sensor_requests_runs_only_for_new_final_blocks(dated_devnet, dated_settings: Settings) -> None:
-    devnet, _ = dated_devnet
-    defs = build_definitions(dated_settings)
+def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings) -> dg.SensorResult:
     sensor = defs.get_sensor_def("l1_indexing_sensor")
-    resources = build_resources(dated_settings)
+    context = dg.build_sensor_context(instance=instance, resources=build_resources(settings), definitions=defs)
+    return sensor.evaluate_tick(context)
+
+
+def _run(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        partition_key=request.partition_key,
+        asset_selection=request.asset_selection,
+        run_config=request.run_config,
+        instance=instance,
+        tags=request.tags,
+    )
+
+
+L1_STREAMS = ("l1_liquidity", "l1_scroll_messenger", "l1_minter")
+
+
+def test_tail_runs_are_keyed_by_the_cursors_and_never_doubled(dated_devnet, dated_settings: Settings) -> None:
+    devnet, _ = dated_devnet
+    l1 = web3_for(devnet.manifest.l1.rpc_url)
+    defs = build_definitions(dated_settings)
+    starts = {name: stream_source(dated_settings, STREAMS_BY_NAME[name]).deployed_block for name in L1_STREAMS}
+    head_day = datetime.fromtimestamp(l1.eth.get_block("latest")["timestamp"], UTC).date().isoformat()
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources=resources, definitions=defs)
-        result = sensor.evaluate_tick(context)
-        requests = result.run_requests or []
-        # Nothing is indexed yet: every L1 stream lags, starting on the deployment day.
-        assert [r.partition_key for r in requests] == ["2026-01-01", "2026-01-02", "2026-01-03"]
-        head = web3_for(devnet.manifest.l1.rpc_url).eth.block_number
-        assert requests[0].run_key == f"l1:{head}:2026-01-01"
-        assert {k.path[-1] for k in requests[0].asset_selection} == {
-            "l1_liquidity_events",
-            "l1_scroll_messenger_events",
-            "l1_minter_events",
-        }
-        for request in requests:
-            job = defs.resolve_implicit_global_asset_job_def()
-            outcome = job.execute_in_process(
-                partition_key=request.partition_key,
-                asset_selection=request.asset_selection,
-                run_config=request.run_config,
-                instance=instance,
-            )
-            assert outcome.success
+        (request,) = _tick(defs, instance, dated_settings).run_requests or []
+        # One run for the chain's lagging streams, keyed by where each tail starts (not by the head).
+        work = ",".join(f"{name}@{starts[name]}" for name in L1_STREAMS)
+        assert request.run_key == f"tail:l1:{work}"
+        assert request.partition_key == head_day
+        assert {k.path[-1] for k in request.asset_selection} == {f"{name}_events" for name in L1_STREAMS}
+
+        # While that run is in flight, no tick asks for the same streams again, whatever the head does.
+        job = defs.resolve_implicit_global_asset_job_def()
+        queued = instance.create_run_for_job(
+            job_def=job, status=dg.DagsterRunStatus.STARTED, asset_selection=set(request.asset_selection)
+        )
+        l1.provider.make_request("evm_mine", [])
+        skipped = _tick(defs, instance, dated_settings)
+        assert not skipped.run_requests and "already queued or running" in (skipped.skip_message or "")
+        instance.delete_run(queued.run_id)
+
+        outcome = _run(defs, instance, request)
+        assert outcome.success
+        metadata = outcome.asset_materializations_for_node("l1_liquidity_events")[0].metadata
+        assert metadata["run_kind"].value == "tail"
+        head = l1.eth.block_number
+        assert metadata["run_blocks"].value == f"{starts['l1_liquidity']:,}..{head:,}"
+        # The tail's partition is the head's day; what that day holds is reported as such.
+        assert metadata["partition_complete"].value is True
+        assert {e.check_name: e.passed for e in outcome.get_asset_check_evaluations()}["cursor_lag_blocks"]
+
         # Everything final is indexed: the next tick asks for nothing.
-        again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources, definitions=defs))
-        assert not again.run_requests
-        assert again.skip_message and "no new final L1 blocks" in again.skip_message
+        idle = _tick(defs, instance, dated_settings)
+        assert not idle.run_requests and "no new final L1 blocks" in (idle.skip_message or "")
+
+        # New blocks: the next run starts at the cursors, under a new key.
+        l1.provider.make_request("evm_mine", [])
+        (following,) = _tick(defs, instance, dated_settings).run_requests or []
+        assert following.run_key == "tail:l1:" + ",".join(f"{name}@{head + 1}" for name in L1_STREAMS)
+
+
+def test_a_tail_run_without_progress_is_retried_after_a_backoff(
+    dated_devnet, dated_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _devnet, _ = dated_devnet
+    defs = build_definitions(dated_settings)
+    with dg.instance_for_test() as instance:
+        (request,) = _tick(defs, instance, dated_settings).run_requests or []
+        # The run ends without moving any cursor (as when the RPC fails): same work, same key.
+        job = defs.resolve_implicit_global_asset_job_def()
+        failed = instance.create_run_for_job(
+            job_def=job,
+            status=dg.DagsterRunStatus.FAILURE,
+            asset_selection=set(request.asset_selection),
+            tags=request.tags,
+        )
+        waiting = _tick(defs, instance, dated_settings)
+        assert not waiting.run_requests and "retrying in" in (waiting.skip_message or "")
+        assert instance.get_runs(filters=dg.RunsFilter(run_ids=[failed.run_id]))
+        # Once the backoff has passed, the same work is requested again, under a numbered key.
+        monkeypatch.setattr(sensors, "RETRY_BACKOFF_SECONDS", 0)
+        (retry,) = _tick(defs, instance, dated_settings).run_requests or []
+        assert retry.run_key == f"{request.run_key}#1"
+
+
+def test_start_block_is_the_start_date_when_the_deployment_block_is_unset(dated_devnet, tmp_path: Path) -> None:
+    devnet, blocks = dated_devnet
+    write_manifest(tmp_path, devnet.manifest)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    migrate.upgrade(url)
+    # A live chain's contract with *_DEPLOYED_BLOCK left at 0, and history wanted from day 2 on.
+    settings = load_settings(
+        data_dir=tmp_path, database_url=url, liquidity_deployed_block=0, indexing_start_date=date(2026, 1, 2)
+    )
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        requests = _tick(defs, instance, settings).run_requests or []
+        (request,) = requests
+        assert f"l1_liquidity@{blocks['2026-01-02T00:00:00']}" in request.run_key
+        assert _run(defs, instance, request).success
+    deposited = {row[0] for row in _rows(devnet, settings)["Deposited"]}
+    assert deposited == {blocks[t] for t in DEPOSIT_TIMES if not t.startswith("2026-01-01")}
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        cursor = coverage.read_cursor(connection, "l1_liquidity", devnet.manifest.l1.chain_id)
+        ranges = coverage.covered_ranges(connection, "l1_liquidity", devnet.manifest.l1.chain_id)
+    engine.dispose()
+    assert cursor is not None and ranges[0].from_block == blocks["2026-01-02T00:00:00"]
+
+
+# ------------------------------------------------------------------------------------------------
+# One writer per stream, across processes (PostgreSQL: concurrent transactions really interleave)
+
+WRITER = """
+import json, sys, time
+from pathlib import Path
+import dagster as dg
+from intmax_assets.definitions import build_resources
+from intmax_assets.defs.indexing import build_stream_asset
+from intmax_core.config import load_settings
+from intmax_core.indexing.streams import STREAMS_BY_NAME
+
+options = json.loads(sys.argv[1])
+settings = load_settings()
+asset = build_stream_asset(STREAMS_BY_NAME["l1_liquidity"], settings)
+print("ready", flush=True)
+while not Path(options["go"]).exists():  # start together with the other writer
+    time.sleep(0.01)
+result = dg.materialize([asset], partition_key=options["day"], resources=build_resources(settings))
+sys.exit(0 if result.success else 1)
+"""
+
+
+def test_concurrent_partition_runs_leave_one_contiguous_coverage(
+    dated_devnet, postgres_url: str, tmp_path: Path
+) -> None:
+    devnet, _ = dated_devnet
+    write_manifest(tmp_path, devnet.manifest)
+    migrate.upgrade(postgres_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTMAX_")}
+    # One-block chunks: many small transactions per run, so the two runs' chunks interleave.
+    env |= {
+        "INTMAX_DATA_DIR": str(tmp_path),
+        "INTMAX_DATABASE_URL": postgres_url,
+        "INTMAX_L1_LOG_RANGE": "1",
+        "INTMAX_L1_MAX_LOG_RANGE": "1",
+    }
+    go = tmp_path / "go"
+
+    def writer(day: str) -> subprocess.Popen:
+        arguments = json.dumps({"day": day, "go": str(go)})
+        return subprocess.Popen(
+            [sys.executable, "-c", WRITER, arguments], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
+
+    # Adjacent days at the same time, then the third day.
+    first, second = writer("2026-01-01"), writer("2026-01-02")
+    for process in (first, second):
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    go.touch()
+    assert [first.wait(timeout=120), second.wait(timeout=120)] == [0, 0]
+    third = writer("2026-01-03")
+    assert third.stdout is not None and third.stdout.readline().strip() == "ready"
+    assert third.wait(timeout=120) == 0
+
+    settings = load_settings(data_dir=tmp_path, database_url=postgres_url)
+    l1 = web3_for(devnet.manifest.l1.rpc_url)
+    engine = make_engine(postgres_url)
+    with engine.connect() as connection:
+        ranges = coverage.covered_ranges(connection, "l1_liquidity", l1.eth.chain_id)
+        cursor = coverage.read_cursor(connection, "l1_liquidity", l1.eth.chain_id)
+    engine.dispose()
+    start = stream_source(settings, LIQUIDITY).deployed_block
+    head = l1.eth.block_number
+    assert [(r.from_block, r.to_block) for r in ranges] == [(start, head)]
+    assert cursor is not None and cursor.block_number == head
+    # Every event exactly once (table_rows fails on a duplicate row), none missing.
+    assert _rows(devnet, settings) == chain_rows(l1, devnet.manifest, LIQUIDITY, head)

@@ -6,6 +6,7 @@ import itertools
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,14 +18,18 @@ from intmax_core.chain.log_fetcher import (
     MAX_ADDRESSES_PER_REQUEST,
     LogChunk,
     LogFetcher,
+    PossiblyTruncatedLogs,
     fetch_logs,
 )
 from intmax_core.chain.range_hints import is_oversized_request, suggested_range
 from intmax_core.chain.rpc import RpcClient, RpcError
+from intmax_core.indexing.range_caps import load_cap, save_cap
+from intmax_core.warehouse.engine import make_engine
+from intmax_core.warehouse.migrate import upgrade
 from intmax_devnet.anvil import AnvilChain, start_anvil
 from intmax_devnet.deployer import contract_at, deploy_contract
 from intmax_devnet.devnet import web3_for
-from tests.rpc_fault_proxy import SLOW, FaultPlan, RpcFaultProxy
+from tests.rpc_fault_proxy import SLOW, FaultPlan, RpcFaultProxy, rpc_error
 
 CHAIN_ID = 31_337_002
 HEARTBEAT_TOPIC = "0x" + Web3.keccak(text="BlockBuilderHeartbeat(address,string)").hex().removeprefix("0x")
@@ -42,9 +47,12 @@ class EventChain:
     registries: list[str]
     head: int
 
-    def direct_logs(self, addresses: list[str], topics0: list[str]) -> list[dict[str, Any]]:
-        """One unlimited eth_getLogs straight to anvil: the ground truth."""
-        log_filter = {"address": addresses, "topics": [topics0], "fromBlock": "0x0", "toBlock": hex(self.head)}
+    def direct_logs(
+        self, addresses: list[str], topics0: list[str], to_block: int | None = None
+    ) -> list[dict[str, Any]]:
+        """One unlimited eth_getLogs straight to anvil (from block 0 to the head): the ground truth."""
+        last = self.head if to_block is None else to_block
+        log_filter = {"address": addresses, "topics": [topics0], "fromBlock": "0x0", "toBlock": hex(last)}
         request = {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [log_filter]}
         return httpx.post(self.anvil.rpc_url, json=request).json()["result"]
 
@@ -198,6 +206,78 @@ def _fetch_through_faults(events: EventChain, proxy: RpcFaultProxy) -> None:
         assert headers == get_block_headers(direct, numbers)
     for entry in expected:
         assert headers[int(entry["blockNumber"], 16)].hash == entry["blockHash"]
+
+
+def test_a_provider_that_truncates_at_its_result_cap_still_yields_exactly_the_nodes_logs(
+    events: EventChain, proxy: RpcFaultProxy
+) -> None:
+    # A provider that cuts results at its cap without an error: exactly `cap` logs may be incomplete.
+    cap = 20
+    proxy.truncate_logs(cap)
+    with RpcClient([proxy.url], **FAST) as client:
+        fetcher = LogFetcher(client, max_logs_per_chunk=cap)
+        chunks = list(fetcher.fetch(events.registries, [HEARTBEAT_TOPIC], 0, events.head))
+    assert proxy.faults["truncate_logs"] >= 1
+    _assert_covers(chunks, 0, events.head)
+    assert _all_logs(chunks) == events.direct_logs(events.registries, [HEARTBEAT_TOPIC])
+    assert all(len(chunk.logs) < cap for chunk in chunks)
+
+
+def test_a_cap_stated_in_one_run_bounds_every_request_of_the_next(
+    events: EventChain, proxy: RpcFaultProxy, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    cap = 150
+    proxy.limit_log_range(cap, style="quicknode")
+    learned: list[tuple[int, str]] = []
+
+    def remember(max_blocks: int, provider: str) -> None:
+        learned.append((max_blocks, provider))
+        save_cap(engine, CHAIN_ID, max_blocks, provider)
+
+    try:
+        with RpcClient([proxy.url], **FAST) as client:
+            first_run = LogFetcher(client, on_cap_learned=remember)
+            list(first_run.fetch(events.registries, [HEARTBEAT_TOPIC], 0, events.head))
+            assert learned == [(cap, "quicknode")]
+            assert max(proxy.log_spans) > cap  # run 1 paid the refusal
+            proxy.reset_counters()
+            second_run = LogFetcher(client, learned_cap=load_cap(engine, CHAIN_ID), on_cap_learned=remember)
+            chunks = list(second_run.fetch(events.registries, [HEARTBEAT_TOPIC], 0, events.head))
+    finally:
+        engine.dispose()
+    assert max(proxy.log_spans) <= cap
+    assert (second_run.stats.shrinks, second_run.stats.max_range) == (0, cap)
+    assert learned == [(cap, "quicknode")]  # nothing new learned in run 2
+    assert _all_logs(chunks) == events.direct_logs(events.registries, [HEARTBEAT_TOPIC])
+
+
+def test_a_timeout_of_a_too_large_request_keeps_the_primary_url(events: EventChain) -> None:
+    # The primary stalls on wide eth_getLogs only: it is healthy, the request was too big.
+    to_block = 399
+    with (
+        RpcFaultProxy(events.anvil.rpc_url, slow_seconds=1.0) as primary,
+        RpcFaultProxy(events.anvil.rpc_url) as backup,
+    ):
+        primary.stall_log_range(200)
+        with RpcClient([primary.url, backup.url], timeout=0.5, **FAST) as client:
+            fetcher = LogFetcher(client, initial_range=400, max_range=400)
+            chunks = list(fetcher.fetch(events.registries, [HEARTBEAT_TOPIC], 0, to_block))
+            assert client.stats.failovers == 0
+        assert (fetcher.stats.timeouts, primary.log_spans) == (1, [400, 200, 200])
+        assert backup.requests == 0
+    assert _all_logs(chunks) == events.direct_logs(events.registries, [HEARTBEAT_TOPIC], to_block)
+
+
+def test_an_invalid_range_error_raises_instead_of_shrinking(events: EventChain, proxy: RpcFaultProxy) -> None:
+    # Shrinking would retry with a range the node happens to accept, and hide the first refusal.
+    proxy.queue_faults(rpc_error(-32000, "invalid block range params"))
+    with RpcClient([proxy.url], **FAST) as client, pytest.raises(RpcError, match="invalid block range") as raised:
+        list(LogFetcher(client).fetch(events.registries, [HEARTBEAT_TOPIC], 0, events.head))
+    assert proxy.log_spans == [events.head + 1]
+    assert raised.value.__notes__ == [f"chain eth_getLogs over blocks 0..{events.head}"]
 
 
 # -- request shape and range policy (scripted client, no chain) --------------------------------------
@@ -379,3 +459,94 @@ def test_a_stated_cap_carries_over_to_later_fetches() -> None:
     assert fetcher.stats.as_metadata()["max_range"] == 100
     with pytest.raises(ValueError):
         LogFetcher(client, initial_range=0)  # type: ignore[arg-type]
+
+
+class TruncatingClient(ScriptedClient):
+    """A provider that answers at most `result_cap` logs per request and says nothing about the rest."""
+
+    def __init__(self, result_cap: int) -> None:
+        super().__init__()
+        self.result_cap = result_cap
+
+    def call(self, method: str, params: list[Any], *, retry_timeouts: bool = True) -> Any:
+        return super().call(method, params, retry_timeouts=retry_timeouts)[: self.result_cap]
+
+
+def _spans(client: ScriptedClient) -> list[int]:
+    return [int(f["toBlock"], 16) - int(f["fromBlock"], 16) + 1 for f in client.filters]
+
+
+def test_a_response_of_exactly_the_result_cap_is_split_not_accepted() -> None:
+    client = TruncatingClient(result_cap=10)
+    fetcher = LogFetcher(client, initial_range=40, max_range=40, max_logs_per_chunk=10)  # type: ignore[arg-type]
+    chunks = list(fetcher.fetch(["0x01"], [], 0, 99))
+    _assert_covers(chunks, 0, 99)
+    assert [int(entry["blockNumber"], 16) for entry in _all_logs(chunks)] == list(range(100))
+    assert _spans(client)[:4] == [40, 20, 10, 5]  # 40 and 20 truncated, 10 complete but at the cap
+
+
+def test_a_single_block_at_the_result_cap_raises_naming_the_block() -> None:
+    client = ScriptedClient()
+    addresses = [f"0x{index:040x}" for index in range(10)]  # ten logs per block
+    with pytest.raises(PossiblyTruncatedLogs, match="block 5,") as raised:
+        list(fetch_logs(client, addresses, [], 5, 9, max_logs_per_chunk=10))  # type: ignore[arg-type]
+    assert (raised.value.from_block, raised.value.to_block, raised.value.count) == (5, 5, 10)
+
+
+def test_a_single_block_above_the_result_cap_is_accepted_as_complete() -> None:
+    client = ScriptedClient()
+    addresses = [f"0x{index:040x}" for index in range(11)]  # a node without a cap: all eleven come back
+    chunks = list(fetch_logs(client, addresses, [], 5, 9, max_logs_per_chunk=10))  # type: ignore[arg-type]
+    _assert_covers(chunks, 5, 9)
+    assert len(_all_logs(chunks)) == 55
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "invalid block range params",
+        "block range extends beyond current head block",
+        "BlockOutOfRangeError: block height is 16 but requested was 50",
+        "fromBlock 0x10 is after toBlock 0x5",
+    ],
+)
+def test_invalid_ranges_are_not_size_refusals(message: str) -> None:
+    assert not is_oversized_request(message)
+    assert suggested_range(message, -32000, requested_blocks=1_000) is None
+
+
+def test_an_invalid_range_error_is_sent_once() -> None:
+    client = ScriptedClient(max_blocks=0, refusal=(-32000, "invalid block range params"))
+    with pytest.raises(RpcError, match="invalid block range params"):
+        list(fetch_logs(client, ["0x01"], [], 0, 5_000))  # type: ignore[arg-type]
+    assert _spans(client) == [2_000]
+
+
+def test_a_stated_cap_is_reported_when_it_lowers_the_maximum_and_a_learned_cap_applies_at_once() -> None:
+    learned: list[tuple[int, str]] = []
+    client = ScriptedClient(max_blocks=100, refusal=(-32614, "eth_getLogs is limited to a 100 range"))
+    fetcher = LogFetcher(client, on_cap_learned=lambda blocks, provider: learned.append((blocks, provider)))  # type: ignore[arg-type]
+    list(fetcher.fetch(["0x01"], [], 0, 999))
+    list(fetcher.fetch(["0x01"], [], 1_000, 1_999))
+    assert learned == [(100, "quicknode")]
+    # A hint fitted to one query's data is no cap: nothing to report.
+    alchemy = ScriptedClient(max_blocks=50, refusal=(-32602, "this block range should work: [0x0, 0x31]"))
+    fetcher = LogFetcher(alchemy, on_cap_learned=lambda *cap: learned.append(cap))  # type: ignore[arg-type]
+    list(fetcher.fetch(["0x01"], [], 0, 99))
+    assert learned == [(100, "quicknode")]
+
+    capped = ScriptedClient(max_blocks=100, refusal=(-32614, "eth_getLogs is limited to a 100 range"))
+    fetcher = LogFetcher(capped, learned_cap=100)  # type: ignore[arg-type]
+    list(fetcher.fetch(["0x01"], [], 0, 999))
+    assert _spans(capped) == [100] * 10
+    assert (fetcher.current_range, fetcher.stats.max_range, fetcher.stats.shrinks) == (100, 100, 0)
+
+
+def test_a_failing_cap_listener_does_not_fail_the_fetch(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(blocks: int, provider: str) -> None:
+        raise RuntimeError("warehouse down")
+
+    client = ScriptedClient(max_blocks=100, refusal=(-32614, "eth_getLogs is limited to a 100 range"))
+    chunks = list(LogFetcher(client, on_cap_learned=broken).fetch(["0x01"], [], 0, 999))  # type: ignore[arg-type]
+    _assert_covers(chunks, 0, 999)
+    assert "could not record the eth_getLogs cap 100" in caplog.text

@@ -107,6 +107,45 @@ def test_a_failed_url_is_preferred_again_after_its_cooldown(anvil: AnvilChain) -
             assert (first.requests, second.requests) == (2, 2)
 
 
+def test_a_timeout_the_caller_shrinks_for_leaves_the_url_in_use(anvil: AnvilChain) -> None:
+    # retry_timeouts=False: the caller (the log fetcher) reads the timeout as "request too big" and
+    # sends a smaller one, which belongs on the same, healthy URL.
+    with RpcFaultProxy(anvil.rpc_url) as first, RpcFaultProxy(anvil.rpc_url) as second:
+        first.queue_faults(SLOW)
+        with RpcClient([first.url, second.url], timeout=SHORT_TIMEOUT, **FAST) as client:
+            with pytest.raises(RpcTimeout):
+                client.call("eth_chainId", retry_timeouts=False)
+            assert client.chain_id() == CHAIN_ID
+        assert (first.requests, second.requests) == (2, 0)
+
+
+def test_a_retried_timeout_still_cools_the_url_down(anvil: AnvilChain) -> None:
+    with RpcFaultProxy(anvil.rpc_url) as first, RpcFaultProxy(anvil.rpc_url) as second:
+        first.queue_faults(SLOW)
+        with RpcClient([first.url, second.url], timeout=SHORT_TIMEOUT, **FAST) as client:
+            assert client.chain_id() == CHAIN_ID  # retried on the second URL
+            assert client.chain_id() == CHAIN_ID  # the first is cooling down
+        assert (first.requests, second.requests) == (1, 2)
+
+
+def test_a_connect_timeout_is_an_endpoint_failure_even_when_timeouts_are_not_retried() -> None:
+    # A connection that cannot be opened says nothing about the request's size: fail over, cool down.
+    unreachable, healthy = "http://10.0.0.1:8545", "http://10.0.0.2:8545"
+    hits: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hits.append(str(request.url))
+        if str(request.url) == unreachable:
+            raise httpx.ConnectTimeout("connect timed out", request=request)
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": 1, "result": hex(CHAIN_ID)})
+
+    with RpcClient([unreachable, healthy], transport=httpx.MockTransport(handler), **FAST) as client:
+        assert client.call("eth_chainId", retry_timeouts=False) == hex(CHAIN_ID)
+        assert client.call("eth_chainId", retry_timeouts=False) == hex(CHAIN_ID)
+        assert client.stats.failovers == 1
+    assert hits == [unreachable, healthy, healthy]
+
+
 def test_all_urls_failing_raises_rpc_unavailable_naming_endpoints_by_index(anvil: AnvilChain) -> None:
     with RpcClient([dead_url(), dead_url()], max_attempts=4, **FAST) as client, pytest.raises(RpcUnavailable) as raised:
         client.chain_id()

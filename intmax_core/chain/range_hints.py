@@ -95,6 +95,9 @@ _HINT_RULES: list[_HintRule] = [
 ]
 
 # Messages that say "this request is too big" without a number: halve and retry. Lowercase substrings.
+# Each names the size as the problem: "block range" alone is no such marker, because nodes also
+# name the range when it is invalid ("invalid block range params" for fromBlock > toBlock, "block
+# range extends beyond current head block"), which no smaller request fixes.
 _OVERSIZED_MARKERS = (
     "too many results",
     "query returned more than",
@@ -107,7 +110,11 @@ _OVERSIZED_MARKERS = (
     "range is too large",
     "range too wide",
     "range is too wide",
-    "block range",
+    # Chainstack, whose limit suggested_range infers from the refused span.
+    "block range limit exceeded",
+    # "Query timeout exceeded. Consider reducing your block range"
+    "reducing your block range",
+    "reduce your block range",
 )
 
 

@@ -71,7 +71,12 @@ class RpcStats:
 
 
 class _TransientFailure(Exception):
-    """One attempt failed in a way another attempt may not. `description` is URL-free by construction."""
+    """One attempt failed in a way another attempt may not. `description` is URL-free by construction.
+
+    `timeout` marks a request that reached the node and got no answer in time (a read timeout, or
+    the node's own "request timed out" error): the one failure a smaller request can avoid. A
+    connection that could not be opened in time is an endpoint failure, not a timeout in this sense.
+    """
 
     def __init__(self, description: str, *, timeout: bool = False) -> None:
         super().__init__(description)
@@ -87,7 +92,9 @@ class RpcClient:
     """A chain's JSON-RPC endpoints, safe to share between threads.
 
     URLs are tried in their configured order; a URL that fails transiently is skipped for
-    `cooldown_seconds`, then preferred again. Endpoints appear in messages as "url #1", "url #2".
+    `cooldown_seconds`, then preferred again (a timeout under `retry_timeouts=False` is the
+    request's failure, not the URL's, and cools nothing down). Endpoints appear in messages as
+    "url #1", "url #2".
     """
 
     def __init__(
@@ -103,6 +110,7 @@ class RpcClient:
         cooldown_seconds: float = DEFAULT_COOLDOWN_SECONDS,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         rng: random.Random | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not urls:
             raise ValueError(f"no RPC URL configured for {name}")
@@ -125,7 +133,8 @@ class RpcClient:
         self._rng = rng or random.Random()
         self._batch_supported = True
         limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
-        self._http = httpx.Client(timeout=timeout, limits=limits)
+        # `transport` replaces the network (tests inject httpx.MockTransport to script failures).
+        self._http = httpx.Client(timeout=timeout, limits=limits, transport=transport)
 
     def __repr__(self) -> str:
         return f"RpcClient(name={self.name!r}, endpoints={len(self._urls)})"
@@ -257,12 +266,17 @@ class RpcClient:
                 result = attempt(index)
             except _TransientFailure as failure:
                 self._count(transient_failures=1)
-                self._endpoints.mark_failed(index)
                 failures.append(failure.description)
                 log.info("%s %s failed transiently: %s", self.name, what, failure.description)
                 if failure.timeout and not retry_timeouts:
+                    # The caller reads this timeout as "too big a request" and asks for less. The URL
+                    # is not cooled down: that would send every following request (the smaller retry
+                    # included) to a backup URL for cooldown_seconds, for a failure that is the
+                    # request's, not the endpoint's. An endpoint that really hangs still gets cooled
+                    # down once the caller is at its smallest request and retries timeouts.
                     gave_up_on_timeout = True
                     break
+                self._endpoints.mark_failed(index)
                 if retry + 1 < self.policy.max_attempts and not self._endpoints.is_available(self._endpoints.pick()):
                     # Every URL failed recently: wait before the next try. A fresh URL is tried at once.
                     time.sleep(self.policy.delay(retry, self._rng))
@@ -285,7 +299,8 @@ class RpcClient:
         try:
             with self._slots:
                 response = self._http.post(self._urls[index], json=payload)
-        except httpx.TimeoutException as error:
+        except httpx.ReadTimeout as error:
+            # Sent, but the node did not answer in time: the work the request asked for may be the cause.
             raise _TransientFailure(f"{label}: {type(error).__name__}", timeout=True) from None
         except httpx.HTTPError as error:
             raise _TransientFailure(f"{label}: {type(error).__name__}") from None

@@ -1,16 +1,22 @@
 """Which blocks a stream has indexed: merged block ranges, and the cursor derived from them.
 
-The cursor is the end of the contiguous coverage that starts at the contract's deployment block:
+The cursor is the end of the contiguous coverage that starts at the stream's start block:
 everything up to it is indexed, with no hole. Ranges beyond a hole (a day backfilled out of
 order) are kept, and the cursor jumps over them once the hole is filled. Every function here runs
 inside the caller's transaction, so ranges and cursor move together with the rows they describe.
+
+One writer per stream: several runs may index one stream at once (the tail and a backfill, two
+day partitions). Each writer takes `lock_stream` first in every transaction that writes the
+stream's rows, ranges or cursor; otherwise two transactions adding adjacent ranges on PostgreSQL
+each miss the other's uncommitted range, and the ranges are never merged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from eth_utils import keccak
+from sqlalchemy import Connection, and_, delete, false, func, insert, select, update
 
 from intmax_core.warehouse.schema import stream_cursors, stream_ranges
 
@@ -30,6 +36,25 @@ class Cursor:
 
 def _of(stream: str, chain_id: int):  # type: ignore[no-untyped-def]
     return and_(stream_ranges.c.stream == stream, stream_ranges.c.chain_id == chain_id)
+
+
+def lock_stream(connection: Connection, stream: str, chain_id: int) -> None:
+    """Make the caller's transaction the stream's only writer until it ends (commit or rollback).
+
+    PostgreSQL: a transaction-level advisory lock on the (stream, chain) pair; other streams are
+    not blocked. SQLite has one writer per database anyway: a write statement (here one that
+    matches no row) takes that lock at once, so the reads that follow see every committed write
+    and nothing can interleave before this transaction commits.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(stream_lock_key(stream, chain_id))))
+    else:
+        connection.execute(update(stream_cursors).where(false()).values(block_number=stream_cursors.c.block_number))
+
+
+def stream_lock_key(stream: str, chain_id: int) -> int:
+    # Advisory locks take a bigint; 8 bytes of keccak make a collision between streams negligible.
+    return int.from_bytes(keccak(text=f"intmax-stream:{stream}:{chain_id}")[:8], "big", signed=True)
 
 
 def covered_ranges(connection: Connection, stream: str, chain_id: int) -> list[BlockRange]:
@@ -95,32 +120,53 @@ def read_cursor(connection: Connection, stream: str, chain_id: int) -> Cursor | 
     return Cursor(row.block_number, row.block_hash) if row else None
 
 
-def refresh_cursor(connection: Connection, stream: str, chain_id: int, deployed_block: int) -> Cursor | None:
-    """Set the cursor to the end of the contiguous coverage from `deployed_block`."""
-    start = next(
-        (r for r in covered_ranges(connection, stream, chain_id) if r.from_block <= deployed_block <= r.to_block + 1),
-        None,
-    )
+def refresh_cursor(connection: Connection, stream: str, chain_id: int, start_block: int) -> Cursor | None:
+    """Set the cursor to the end of the contiguous coverage from `start_block`.
+
+    Walks the ranges in block order from the start block, following every range that overlaps
+    or touches the coverage so far: ranges need not be merged for the cursor to be right.
+    """
+    end: BlockRange | None = None
+    for r in covered_ranges(connection, stream, chain_id):
+        reached = start_block - 1 if end is None else end.to_block
+        if r.from_block > reached + 1:
+            break
+        if r.to_block > reached:
+            end = r
     where = and_(stream_cursors.c.stream == stream, stream_cursors.c.chain_id == chain_id)
     connection.execute(delete(stream_cursors).where(where))
-    if start is None or start.to_block < deployed_block:
+    if end is None:
         return None
     connection.execute(
         insert(stream_cursors).values(
             stream=stream,
             chain_id=chain_id,
-            block_number=start.to_block,
-            block_hash=start.to_block_hash,
+            block_number=end.to_block,
+            block_hash=end.to_block_hash,
             updated_at=func.now(),
         )
     )
-    return Cursor(start.to_block, start.to_block_hash)
+    return Cursor(end.to_block, end.to_block_hash)
 
 
-def missing_ranges(ranges: list[BlockRange], deployed_block: int) -> list[tuple[int, int]]:
-    """Holes in the coverage between the deployment block and the highest indexed block."""
+def overlaps(connection: Connection, stream: str, chain_id: int, from_block: int, to_block: int) -> bool:
+    """Whether any indexed range shares a block with [from_block, to_block]."""
+    return (
+        connection.execute(
+            select(stream_ranges.c.from_block)
+            .where(
+                _of(stream, chain_id), stream_ranges.c.to_block >= from_block, stream_ranges.c.from_block <= to_block
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def missing_ranges(ranges: list[BlockRange], start_block: int) -> list[tuple[int, int]]:
+    """Holes in the coverage between the start block and the highest indexed block."""
     holes = []
-    expected = deployed_block
+    expected = start_block
     for r in sorted(ranges, key=lambda r: r.from_block):
         if r.to_block < expected:
             continue

@@ -5,6 +5,11 @@ Only final blocks are indexed (the caller passes a range at or below the safe he
 "delete the window, insert": re-indexing a range replaces its rows, so runs, re-runs and
 backfills are idempotent. A crash between chunks leaves every committed chunk complete with its
 coverage, and the next run continues; a crash inside a chunk rolls that chunk back entirely.
+Every transaction that writes a stream first takes the stream's lock (coverage.lock_stream), so
+concurrent runs of one stream (the tail, backfills, a reorg repair) write one at a time.
+
+Throughput: a background thread fetches the next chunk and decodes it (block headers included)
+while the current one is written, so the node, the decoding and the database overlap.
 """
 
 from __future__ import annotations
@@ -32,6 +37,13 @@ from intmax_core.warehouse.schema import stream_ranges
 # Reorgs are shallow; when looking for the common ancestor we compare stored blocks with the
 # chain this many at a time (one batched header request each).
 ANCESTOR_BATCH = 64
+
+
+@dataclass
+class _PreparedChunk:
+    blocks: BlockRange
+    rows: dict[str, list[tuple[Any, ...]]]
+    counts: Counter[str]
 
 
 class ChainBehindIndex(RuntimeError):
@@ -91,11 +103,14 @@ class StreamIndexer:
             return
         ancestor = self._common_ancestor(top.to_block)
         with self.engine.begin() as connection:
+            coverage.lock_stream(connection, self.stream.name, self.chain_id)
             for table in self.tables:
-                result = connection.execute(delete(table).where(self._mine(table), table.c.block_number > ancestor[0]))
+                result = connection.execute(
+                    delete(table).where(self.rows_of(table), table.c.block_number > ancestor[0])
+                )
                 stats.rows_deleted_by_reorg += result.rowcount
             coverage.truncate_above(connection, self.stream.name, self.chain_id, *ancestor)
-            coverage.refresh_cursor(connection, self.stream.name, self.chain_id, self.source.deployed_block)
+            coverage.refresh_cursor(connection, self.stream.name, self.chain_id, self.source.start_block)
         stats.reorg_rollback_to = ancestor[0]
 
     def _common_ancestor(self, below: int) -> tuple[int, str]:
@@ -103,7 +118,7 @@ class StreamIndexer:
         with self.engine.connect() as connection:
             stored_blocks = union(
                 *(
-                    select(t.c.block_number, t.c.block_hash).where(self._mine(t), t.c.block_number < below)
+                    select(t.c.block_number, t.c.block_hash).where(self.rows_of(t), t.c.block_number < below)
                     for t in self.tables
                 ),
                 select(stream_ranges.c.to_block, stream_ranges.c.to_block_hash).where(
@@ -123,40 +138,46 @@ class StreamIndexer:
             for number, hash_ in batch:
                 if canonical[number] == hash_:
                     return number, hash_
-        # Nothing we stored survives: start again from the deployment block.
-        before = self.source.deployed_block - 1
+        # Nothing we stored survives: start again from the start block.
+        before = self.source.start_block - 1
         return before, self._chain_hashes([before])[before] if before >= 0 else "0x" + "00" * 32
 
     def _chain_hashes(self, numbers: Iterable[int]) -> dict[int, str]:
         return {n: header.hash for n, header in get_block_headers(self.client, numbers).items()}
 
-    def _mine(self, table):  # type: ignore[no-untyped-def]
+    def rows_of(self, table):  # type: ignore[no-untyped-def]
         return (table.c.chain_id == self.chain_id) & (table.c.address == self.source.address)
 
     # --- indexing --------------------------------------------------------------------------
     def index(self, from_block: int, to_block: int, stats: IndexStats | None = None) -> IndexStats:
-        """Index [from_block, to_block] (clamped to the deployment block), replacing what was there."""
+        """Index [from_block, to_block] (clamped to the start block), replacing what was there."""
         stats = stats or IndexStats()
         started = time.perf_counter()
-        from_block = max(from_block, self.source.deployed_block)
+        from_block = max(from_block, self.source.start_block)
         if from_block <= to_block:
             stats.from_block = from_block if stats.from_block is None else min(stats.from_block, from_block)
             stats.to_block = to_block if stats.to_block is None else max(stats.to_block, to_block)
             chunks = self.fetcher.fetch([self.source.address], self.stream.topics0, from_block, to_block)
-            # Fetch the next chunk while this one is decoded and written: the node and the
-            # database work in parallel. One chunk ahead only, so memory stays bounded.
+
+            def next_prepared() -> _PreparedChunk | None:
+                chunk = next(chunks, None)
+                return None if chunk is None else self._prepare_chunk(*chunk)
+
+            # One chunk ahead only, so memory stays bounded by two chunks.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.stream.name}-fetch") as prefetch:
-                upcoming = prefetch.submit(next, chunks, None)
-                while (chunk := upcoming.result()) is not None:
-                    upcoming = prefetch.submit(next, chunks, None)
-                    self._write_chunk(*chunk, stats)
+                upcoming = prefetch.submit(next_prepared)
+                while (prepared := upcoming.result()) is not None:
+                    upcoming = prefetch.submit(next_prepared)
+                    self._write_chunk(prepared)
+                    stats.events.update(prepared.counts)
                     stats.chunks += 1
-                    del chunk  # let the chunk go before the next one arrives
+                    del prepared  # let the chunk go before the next one arrives
         stats.seconds += time.perf_counter() - started
         stats.fetch = self.fetcher.stats
         return stats
 
-    def _write_chunk(self, chunk_from: int, chunk_to: int, logs: list[dict[str, Any]], stats: IndexStats) -> None:
+    def _prepare_chunk(self, chunk_from: int, chunk_to: int, logs: list[dict[str, Any]]) -> _PreparedChunk:
+        """Decode a chunk's logs into row tuples per table, with the block times and the end block's hash."""
         numbers = {int(log["blockNumber"], 16) for log in logs} | {chunk_to}
         headers = get_block_headers(self.client, numbers)
         times = {n: datetime.fromtimestamp(h.timestamp, UTC) for n, h in headers.items()}
@@ -182,24 +203,35 @@ class StreamIndexer:
                     *event.values(log),
                 )
             )
-        for event, table in self.by_topic.values():
-            stats.events[event.name] += len(rows[table.name])
+        counts = Counter({event.name: len(rows[table.name]) for event, table in self.by_topic.values()})
+        return _PreparedChunk(BlockRange(chunk_from, chunk_to, headers[chunk_to].hash), rows, counts)
+
+    def _write_chunk(self, chunk: _PreparedChunk) -> None:
+        indexed = chunk.blocks
         with self.engine.begin() as connection:
+            coverage.lock_stream(connection, self.stream.name, self.chain_id)
+            # Rows exist only where coverage says so (both are written together), so a range that
+            # overlaps no indexed range has nothing to delete: the tail and first backfills skip it.
+            replacing = coverage.overlaps(
+                connection, self.stream.name, self.chain_id, indexed.from_block, indexed.to_block
+            )
             for table in self.tables:
-                connection.execute(
-                    delete(table).where(self._mine(table), table.c.block_number.between(chunk_from, chunk_to))
-                )
-                insert_rows(connection, table, rows[table.name])
-            indexed = BlockRange(chunk_from, chunk_to, headers[chunk_to].hash)
+                if replacing:
+                    connection.execute(
+                        delete(table).where(
+                            self.rows_of(table), table.c.block_number.between(indexed.from_block, indexed.to_block)
+                        )
+                    )
+                insert_rows(connection, table, chunk.rows[table.name])
             coverage.add_range(connection, self.stream.name, self.chain_id, indexed)
-            coverage.refresh_cursor(connection, self.stream.name, self.chain_id, self.source.deployed_block)
+            coverage.refresh_cursor(connection, self.stream.name, self.chain_id, self.source.start_block)
 
     def index_uncovered(self, from_block: int, to_block: int, stats: IndexStats | None = None) -> IndexStats:
         """Index only the parts of [from_block, to_block] not yet covered (the sensor's cheap path)."""
         stats = stats or IndexStats()
         with self.engine.connect() as connection:
             ranges = coverage.covered_ranges(connection, self.stream.name, self.chain_id)
-        start = max(from_block, self.source.deployed_block)
+        start = max(from_block, self.source.start_block)
         # A sentinel range just past to_block makes a hole that runs to the end show up as one.
         sentinel = BlockRange(to_block + 1, to_block + 1, "")
         for hole_from, hole_to in coverage.missing_ranges([*ranges, sentinel], start):

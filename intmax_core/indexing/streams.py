@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from intmax_core.chain import events as ev
 from intmax_core.chain.events import EventSpec
@@ -86,11 +86,20 @@ STREAMS_BY_NAME = {stream.name: stream for stream in STREAMS}
 
 @dataclass(frozen=True)
 class StreamSource:
-    """Where a stream reads from, resolved from the settings."""
+    """Where a stream reads from, resolved from the settings.
+
+    `start_block` is the first block the stream indexes: the deployment block, or the first block
+    of INTMAX_INDEXING_START_DATE when that is later (`starting_at`). Coverage, cursor and holes
+    are all counted from it.
+    """
 
     stream: StreamSpec
     address: str
     deployed_block: int
+    start_block: int
+
+    def starting_at(self, first_block_of_start_date: int) -> StreamSource:
+        return replace(self, start_block=max(self.deployed_block, first_block_of_start_date))
 
 
 class StreamNotConfigured(ValueError):
@@ -102,4 +111,5 @@ def stream_source(settings: Settings, stream: StreamSpec) -> StreamSource:
     if not address:
         variable = f"INTMAX_{stream.contract.upper()}_ADDRESS"
         raise StreamNotConfigured(f"stream {stream.name} needs {variable}")
-    return StreamSource(stream, address, getattr(settings, f"{stream.contract}_deployed_block"))
+    deployed_block = getattr(settings, f"{stream.contract}_deployed_block")
+    return StreamSource(stream, address, deployed_block, deployed_block)

@@ -28,15 +28,29 @@ from intmax_core.warehouse.types import Uint256
 
 # Columns analysts look events up by; each gets a (non-unique) index where an event has it.
 LOOKUP_COLUMNS = ("deposit_id", "up_to_deposit_id", "withdrawal_hash", "block_builder", "deposit_hash")
+# uint256 fields that count something (ids, nonces, INTMAX block numbers, unix times): the contracts
+# increment them one by one, so they stay far below 2^63 and are stored as plain BIGINT, which
+# analysts compare with ordinary literals (`WHERE deposit_id = 1`) on both backends. A value past
+# 2^63 would fail the chunk's insert loudly rather than be stored wrong. Amounts stay exact uint256.
+COUNTER_COLUMNS = frozenset(
+    {
+        "deposit_id",
+        "up_to_deposit_id",
+        "last_processed_deposit_id",
+        "message_nonce",
+        "intmax_block_number",
+        "deposited_at",
+    }
+)
 
 
-def column_type(abi_type: str) -> TypeEngine:
+def column_type(abi_type: str, column: str = "") -> TypeEngine:
     if abi_type == "address":
         return CHAR(ADDRESS_LENGTH)
     if abi_type == "bytes32":
         return CHAR(HASH_LENGTH)
     if abi_type == "uint256":
-        return Uint256()
+        return BigInteger() if column in COUNTER_COLUMNS else Uint256()
     if abi_type in ("uint8", "uint16", "uint32", "uint64"):
         return BigInteger()
     if abi_type == "bool":
@@ -63,7 +77,7 @@ def _event_table(event: EventSpec) -> Table:
         columns.append(
             Column(
                 field.column,
-                column_type(field.abi_type),
+                column_type(field.abi_type, field.column),
                 nullable=False,
                 comment=f"{event.name} field ({field.abi_type}, from the log {where}).",
             )

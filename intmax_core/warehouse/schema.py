@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Date,
     DateTime,
     Enum,
     Index,
@@ -136,4 +137,48 @@ withdrawals = Table(
     Index("idx_withdrawals_pubkey", "pubkey"),
     Index("idx_withdrawals_recipient", "recipient"),
     comment="Withdrawal requests, written by the INTMAX2 withdrawal-server; status advanced by the aggregator.",
+)
+
+# The first block at or after a UTC midnight, per chain: the boundaries of daily partitions. Found
+# by binary search on block timestamps (about 50 sequential header requests), so each is computed
+# once and kept; only boundaries at or below the safe head are stored, and those never change.
+chain_day_boundaries = Table(
+    "chain_day_boundaries",
+    metadata,
+    Column("chain_id", BigInteger, nullable=False, comment="EVM chain id."),
+    Column("day", Date, nullable=False, comment="UTC day whose 00:00 the boundary marks."),
+    Column(
+        "first_block",
+        BigInteger,
+        nullable=False,
+        comment="First block with timestamp >= the day's 00:00 UTC (final when stored).",
+    ),
+    moment_column("computed_at", "When the boundary was found."),
+    PrimaryKeyConstraint("chain_id", "day"),
+    comment="Day boundaries of each chain (first block of each UTC day), cached for partition-to-block mapping.",
+)
+
+# Providers state their eth_getLogs caps in error messages; a cap learned once holds for every
+# later run on that chain, so it is kept instead of being rediscovered by a failing request.
+log_range_caps = Table(
+    "log_range_caps",
+    metadata,
+    Column("chain_id", BigInteger, primary_key=True, comment="EVM chain id."),
+    Column("max_blocks", BigInteger, nullable=False, comment="Most blocks one eth_getLogs request may span."),
+    Column("provider", String(64), nullable=False, comment="Which provider's message stated the cap."),
+    moment_column("learned_at", "When the cap was last learned."),
+    comment="eth_getLogs block-range caps learned from providers' error messages, per chain.",
+)
+
+# Audits that would rescan a whole table on every run keep how far they have verified instead.
+check_watermarks = Table(
+    "check_watermarks",
+    metadata,
+    Column("check_name", String(64), nullable=False, comment="Asset check, e.g. 'deposit_ids_contiguous'."),
+    Column("stream", String(64), nullable=False, comment="Stream the check audits."),
+    Column("chain_id", BigInteger, nullable=False, comment="EVM chain id."),
+    Column("verified_up_to", BigInteger, nullable=False, comment="Value up to which the check has verified."),
+    moment_column("updated_at", "When the watermark last moved."),
+    PrimaryKeyConstraint("check_name", "stream", "chain_id"),
+    comment="How far incremental asset checks have verified, so each run reads only what is new.",
 )
