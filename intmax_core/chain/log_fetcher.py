@@ -100,6 +100,13 @@ class FetchStats:
     def as_metadata(self) -> dict[str, int]:
         return asdict(self)
 
+    def merge(self, other: FetchStats) -> None:
+        """Add another fetcher's counters (fetchers of one run's parallel segments); its ranges are the newest."""
+        for name in ("requests", "chunks", "logs", "shrinks", "grows", "provider_hints_used", "retries", "timeouts"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.current_range = other.current_range
+        self.max_range = other.max_range if not self.max_range else min(self.max_range, other.max_range)
+
 
 class LogFetcher:
     """Fetches logs chunk by chunk for one chain's client, remembering the range that works between calls.
@@ -138,6 +145,11 @@ class LogFetcher:
         self._max_range = max_range if learned_cap is None else max(min_range, min(max_range, learned_cap))
         self._range = min(initial_range, self._max_range)
         self.stats = FetchStats(current_range=self._range, max_range=self._max_range)
+
+    @property
+    def max_range(self) -> int:
+        """The largest range this fetcher will request (lowered by a provider's stated cap)."""
+        return self._max_range
 
     @property
     def current_range(self) -> int:

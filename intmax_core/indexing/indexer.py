@@ -14,10 +14,11 @@ while the current one is written, so the node, the decoding and the database ove
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import Counter, defaultdict
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,15 +26,18 @@ from typing import Any
 from sqlalchemy import Engine, delete, select, union
 
 from intmax_core.chain.blocks import get_block_headers
-from intmax_core.chain.log_fetcher import FetchStats, LogFetcher
+from intmax_core.chain.log_fetcher import DEFAULT_INITIAL_RANGE, DEFAULT_MAX_RANGE, FetchStats, LogFetcher
 from intmax_core.chain.rpc import RpcClient
 from intmax_core.indexing import coverage
-from intmax_core.indexing.bulk_insert import insert_rows
+from intmax_core.indexing.bulk_insert import PreparedRows, prepare_rows, write_prepared
 from intmax_core.indexing.coverage import BlockRange
 from intmax_core.indexing.streams import StreamSource
 from intmax_core.warehouse.event_tables import EVENT_TABLES
 from intmax_core.warehouse.schema import stream_ranges
 
+# Segments fetched and decoded at once while the oldest is written: the node serves requests in
+# parallel, so a second one in flight hides most of the wait for the first (measured: benchmarks/).
+PARALLEL_FETCHES = 2
 # Reorgs are shallow; when looking for the common ancestor we compare stored blocks with the
 # chain this many at a time (one batched header request each).
 ANCESTOR_BATCH = 64
@@ -42,7 +46,7 @@ ANCESTOR_BATCH = 64
 @dataclass
 class _PreparedChunk:
     blocks: BlockRange
-    rows: dict[str, list[tuple[Any, ...]]]
+    rows: list[PreparedRows]  # one per table of the stream
     counts: Counter[str]
 
 
@@ -84,7 +88,18 @@ class StreamIndexer:
         self.stream = source.stream
         self.tables = [EVENT_TABLES[event.name] for event in self.stream.events]
         self.by_topic = {event.topic0: (event, EVENT_TABLES[event.name]) for event in self.stream.events}
-        self.fetcher = LogFetcher(client, **fetcher)
+        # One LogFetcher per segment (segments are fetched in parallel); the range they learn is
+        # shared through _range and the maximum, and their counters are summed in fetch_stats.
+        self.fetcher_options: dict[str, Any] = {
+            "initial_range": DEFAULT_INITIAL_RANGE,
+            "max_range": DEFAULT_MAX_RANGE,
+            **fetcher,
+        }
+        first = LogFetcher(client, **self.fetcher_options)  # validates the options, applies a learned cap
+        self._range = first.current_range
+        self.fetcher_options["max_range"] = first.max_range
+        self.fetch_stats = FetchStats(current_range=self._range, max_range=first.max_range)
+        self._stats_lock = threading.Lock()
 
     # --- reorgs ----------------------------------------------------------------------------
     def repair_reorg(self, stats: IndexStats) -> None:
@@ -157,27 +172,50 @@ class StreamIndexer:
         if from_block <= to_block:
             stats.from_block = from_block if stats.from_block is None else min(stats.from_block, from_block)
             stats.to_block = to_block if stats.to_block is None else max(stats.to_block, to_block)
-            chunks = self.fetcher.fetch([self.source.address], self.stream.topics0, from_block, to_block)
-
-            def next_prepared() -> _PreparedChunk | None:
-                chunk = next(chunks, None)
-                return None if chunk is None else self._prepare_chunk(*chunk)
-
-            # One chunk ahead only, so memory stays bounded by two chunks.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.stream.name}-fetch") as prefetch:
-                upcoming = prefetch.submit(next_prepared)
-                while (prepared := upcoming.result()) is not None:
-                    upcoming = prefetch.submit(next_prepared)
+            with ThreadPoolExecutor(
+                max_workers=PARALLEL_FETCHES, thread_name_prefix=f"{self.stream.name}-fetch"
+            ) as pool:
+                for prepared in self._prepared_in_order(pool, from_block, to_block):
                     self._write_chunk(prepared)
                     stats.events.update(prepared.counts)
                     stats.chunks += 1
                     del prepared  # let the chunk go before the next one arrives
         stats.seconds += time.perf_counter() - started
-        stats.fetch = self.fetcher.stats
+        stats.fetch = self.fetch_stats
         return stats
 
+    def _prepared_in_order(self, pool: ThreadPoolExecutor, from_block: int, to_block: int) -> Iterator[_PreparedChunk]:
+        """The chunks of [from_block, to_block] in block order, fetched and prepared PARALLEL_FETCHES at a time.
+
+        The range is cut into segments of the range the fetchers have learned so far; each segment
+        is fetched (adapting its range to the provider as one LogFetcher does) and decoded by a pool
+        thread. At most PARALLEL_FETCHES segments are in flight, so memory stays bounded.
+        """
+        pending: deque[Future[list[_PreparedChunk]]] = deque()
+        start = from_block
+        while start <= to_block or pending:
+            while start <= to_block and len(pending) < PARALLEL_FETCHES:
+                end = min(to_block, start + self._range - 1)
+                pending.append(pool.submit(self._fetch_segment, start, end))
+                start = end + 1
+            yield from pending.popleft().result()
+
+    def _fetch_segment(self, from_block: int, to_block: int) -> list[_PreparedChunk]:
+        options = {**self.fetcher_options, "initial_range": min(self._range, self.fetcher_options["max_range"])}
+        fetcher = LogFetcher(self.client, **options)
+        chunks = [
+            self._prepare_chunk(*chunk)
+            for chunk in fetcher.fetch([self.source.address], self.stream.topics0, from_block, to_block)
+        ]
+        with self._stats_lock:
+            self.fetch_stats.merge(fetcher.stats)
+            # What this segment learned (grown after successes, shrunk after refusals) sizes the next ones.
+            self._range = fetcher.current_range
+            self.fetcher_options["max_range"] = min(self.fetcher_options["max_range"], fetcher.max_range)
+        return chunks
+
     def _prepare_chunk(self, chunk_from: int, chunk_to: int, logs: list[dict[str, Any]]) -> _PreparedChunk:
-        """Decode a chunk's logs into row tuples per table, with the block times and the end block's hash."""
+        """Decode a chunk's logs into the rows of each table, as the backend's bulk path takes them."""
         numbers = {int(log["blockNumber"], 16) for log in logs} | {chunk_to}
         headers = get_block_headers(self.client, numbers)
         times = {n: datetime.fromtimestamp(h.timestamp, UTC) for n, h in headers.items()}
@@ -204,7 +242,9 @@ class StreamIndexer:
                 )
             )
         counts = Counter({event.name: len(rows[table.name]) for event, table in self.by_topic.values()})
-        return _PreparedChunk(BlockRange(chunk_from, chunk_to, headers[chunk_to].hash), rows, counts)
+        dialect = self.engine.dialect.name
+        prepared = [prepare_rows(dialect, table, rows[table.name]) for table in self.tables]
+        return _PreparedChunk(BlockRange(chunk_from, chunk_to, headers[chunk_to].hash), prepared, counts)
 
     def _write_chunk(self, chunk: _PreparedChunk) -> None:
         indexed = chunk.blocks
@@ -215,14 +255,14 @@ class StreamIndexer:
             replacing = coverage.overlaps(
                 connection, self.stream.name, self.chain_id, indexed.from_block, indexed.to_block
             )
-            for table in self.tables:
-                if replacing:
-                    connection.execute(
-                        delete(table).where(
-                            self.rows_of(table), table.c.block_number.between(indexed.from_block, indexed.to_block)
-                        )
+            for table in self.tables if replacing else ():
+                connection.execute(
+                    delete(table).where(
+                        self.rows_of(table), table.c.block_number.between(indexed.from_block, indexed.to_block)
                     )
-                insert_rows(connection, table, chunk.rows[table.name])
+                )
+            for rows in chunk.rows:
+                write_prepared(connection, rows)
             coverage.add_range(connection, self.stream.name, self.chain_id, indexed)
             coverage.refresh_cursor(connection, self.stream.name, self.chain_id, self.source.start_block)
 
