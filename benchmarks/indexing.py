@@ -2,6 +2,7 @@
 
     python benchmarks/indexing.py [--events 100000] [--postgres-url postgresql://postgres@host:port/postgres]
     python benchmarks/indexing.py --quick            # a smoke run with 5,000 events
+    python benchmarks/indexing.py --check --events 1000 [--postgres-url URL]   # correctness only
 
 It starts a throwaway devnet (two anvil chains, every contract deployed), makes N `Deposited` events
 on L1 with the benchmark-only BulkDepositor contract (automine off: several transactions per block,
@@ -20,6 +21,10 @@ then `evm_mine`), and times, over the same block range and the same eth_getLogs 
 Then it prints events/s, the ratios b/a, b/c and b/d, the peak RSS of (b), the machine, and a
 Markdown block for the README's performance section. `--postgres-url` (default: the environment
 variable INTMAX_BENCH_POSTGRES_URL) is a server URL: the benchmark creates and drops its own databases.
+
+`--check` measures nothing: it generates the events the same way, runs (b) once per backend the same
+way (the worker subprocess), and compares every indexed `Deposited` row with the deposit that was
+generated (ids 1..N, sender, recipient salt hash, token, amount, eligibility, timestamp, block range).
 """
 
 from __future__ import annotations
@@ -40,10 +45,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from eth_abi import encode as abi_encode
+from eth_hash.auto import keccak
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -53,6 +61,7 @@ from intmax_core.chain.events import DEPOSITED
 from intmax_core.chain.rpc import RpcClient
 from intmax_core.config import load_settings
 from intmax_core.indexing import indexer as indexer_module
+from intmax_core.chain.log_fetcher import LogFetcher
 from intmax_core.indexing.indexer import StreamIndexer
 from intmax_core.indexing.streams import STREAMS_BY_NAME, stream_source
 from intmax_core.warehouse import migrate
@@ -253,6 +262,8 @@ class Generation:
     last_block: int
     transactions: int
     seconds: float
+    depositor: str = ""  # the BulkDepositor contract: the `sender` of every generated deposit
+    deposits_per_tx: int = 0
 
     @property
     def blocks(self) -> int:
@@ -306,7 +317,55 @@ def generate_deposits(
     finally:
         rpc.call("evm_setAutomine", [True])
     seconds = time.perf_counter() - started
-    return Generation(made, first_block, int(rpc.call("eth_blockNumber"), 16), transactions, seconds)
+    last_block = int(rpc.call("eth_blockNumber"), 16)
+    return Generation(made, first_block, last_block, transactions, seconds, depositor.lower(), per_tx)
+
+
+@dataclass(frozen=True)
+class ExpectedDeposit:
+    deposit_id: int
+    sender: str
+    recipient_salt_hash: str
+    token_index: int
+    amount: int
+    is_eligible: bool
+
+
+def expected_deposits(generation: Generation) -> list[ExpectedDeposit]:
+    """The deposits `generate_deposits` made, in id order. On a fresh devnet Liquidity numbers them
+    from 1; transaction t (seed t + 1) made deposits i = 0.. with recipientSaltHash
+    keccak256(abi.encode(seed, i)) (BulkDepositor.depositMany), WEI_PER_DEPOSIT wei of ETH each."""
+    expected = []
+    for index in range(generation.events):
+        seed, i = index // generation.deposits_per_tx + 1, index % generation.deposits_per_tx
+        salt = "0x" + keccak(abi_encode(["uint256", "uint256"], [seed, i])).hex()
+        expected.append(ExpectedDeposit(index + 1, generation.depositor, salt, 0, WEI_PER_DEPOSIT, True))
+    return expected
+
+
+def verify_indexed_deposits(database_url: str, generation: Generation) -> None:
+    """Raise BenchmarkError unless the warehouse's Deposited rows are exactly the generated deposits."""
+    table = EVENT_TABLES[DEPOSITED.name]
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(table).order_by(table.c.deposit_id)).all()
+    finally:
+        engine.dispose()
+    expected = expected_deposits(generation)
+    if len(rows) != len(expected):
+        raise BenchmarkError(f"{len(rows):,} Deposited rows for {len(expected):,} generated deposits")
+    for row, want in zip(rows, expected, strict=True):
+        got = ExpectedDeposit(
+            row.deposit_id, row.sender, row.recipient_salt_hash, row.token_index, row.amount, row.is_eligible
+        )
+        if got != want:
+            raise BenchmarkError(f"deposit {want.deposit_id}: indexed {got}, generated {want}")
+        if not generation.first_block <= row.block_number <= generation.last_block:
+            raise BenchmarkError(f"deposit {want.deposit_id}: block {row.block_number} is outside the generated range")
+        block_time = row.block_time if row.block_time.tzinfo else row.block_time.replace(tzinfo=UTC)
+        if row.deposited_at != int(block_time.timestamp()):
+            raise BenchmarkError(f"deposit {want.deposit_id}: depositedAt {row.deposited_at} is not its block's time")
 
 
 # --- (a) raw eth_getLogs ---------------------------------------------------------------------------
@@ -442,7 +501,8 @@ def indexer_worker(spec: dict[str, Any]) -> None:
             max_range=spec["range_blocks"],
         )
         indexer.engine = _TimedEngine(engine, timers)  # type: ignore[assignment]
-        indexer.fetcher._get_logs = _timed(timers, "fetch", indexer.fetcher._get_logs)  # type: ignore[method-assign]
+        # Segments are fetched two at a time: the fetch time adds overlapping intervals.
+        LogFetcher._get_logs = _timed(timers, "fetch", LogFetcher._get_logs)  # type: ignore[method-assign]
         indexer._write_chunk = _timed(timers, "write_chunk", indexer._write_chunk)  # type: ignore[method-assign]
         baseline = proc_status_kib("VmHWM")
         started = time.perf_counter()
@@ -652,6 +712,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--raw-repeats", type=int, help=f"timed passes of (a) (default {DEFAULT_RAW_REPEATS}, 1 with --quick)"
     )
+    parser.add_argument(
+        "--check", action="store_true", help="measure nothing: index once per backend and verify every row"
+    )
     parser.add_argument("--no-etl", action="store_true", help="skip (d) ethereum-etl")
     parser.add_argument("--etl-venv", type=Path, default=DEFAULT_ETL_VENV, help="throwaway venv for ethereum-etl")
     parser.add_argument("--etl-workers", type=int, default=ETL_DEFAULT_WORKERS)
@@ -803,6 +866,52 @@ def run(args: argparse.Namespace) -> Results:
     )
 
 
+def run_check(args: argparse.Namespace) -> None:
+    """--check: generate, index with (b)'s worker into each backend, verify every row. Raises BenchmarkError."""
+    from intmax_core.devnet_manifest import write_manifest
+    from intmax_devnet.devnet import start_devnet, web3_for
+
+    with tempfile.TemporaryDirectory(prefix="intmax-bench-check-") as tmp:
+        work_dir = Path(tmp)
+        devnet = start_devnet(work_dir / "devnet-logs")
+        try:
+            write_manifest(work_dir, devnet.manifest)
+            rpc_url = devnet.manifest.l1.rpc_url
+            liquidity = devnet.manifest.contracts["liquidity"]
+            rpc = JsonRpc(rpc_url)
+            try:
+                generation = generate_deposits(
+                    rpc, web3_for(rpc_url), liquidity.address, args.events, args.deposits_per_tx, args.txs_per_block
+                )
+            finally:
+                rpc.close()
+            range_blocks = args.range_blocks or max(1, LOGS_PER_REQUEST // (args.deposits_per_tx * args.txs_per_block))
+            for backend in ["sqlite", "postgresql"] if args.postgres_url else ["sqlite"]:
+                warehouse = new_warehouse(backend, work_dir, args.postgres_url)
+                try:
+                    spec = {
+                        "backend": warehouse.backend,
+                        "data_dir": str(work_dir),
+                        "database_url": warehouse.url,
+                        "liquidity": liquidity.address,
+                        "from_block": liquidity.block_number,
+                        "to_block": generation.last_block,
+                        "range_blocks": range_blocks,
+                    }
+                    indexed = run_indexer_subprocess(spec)
+                    verify_indexed_deposits(warehouse.url, generation)
+                finally:
+                    warehouse.drop()
+                print(
+                    f"check passed ({warehouse.backend}): {indexed.events:,} Deposited rows are exactly the "
+                    f"{generation.events:,} generated deposits (ids 1..{generation.events}), "
+                    f"blocks {generation.first_block}..{generation.last_block} in {indexed.chunks} chunks",
+                    flush=True,
+                )
+        finally:
+            devnet.stop()
+
+
 def rss_verdict(runs: list[IndexerRun]) -> str:
     small, large = runs[0], runs[-1]
     grew = large.peak_rss_kib - small.peak_rss_kib
@@ -892,6 +1001,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
         indexer_worker(json.loads(args.worker))
+        return 0
+    if args.check:
+        run_check(args)
         return 0
     started = time.perf_counter()
     results = run(args)

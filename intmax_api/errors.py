@@ -1,5 +1,5 @@
 """The one error envelope of every API response that is not a success:
-`{"code": ..., "message": ...}`, plus `errors` for validation failures (reference/services.md 4.1).
+`{"code": ..., "message": ...}`, plus `errors` for validation failures (docs/protocol.md §4).
 Never a stack trace, never a secret."""
 
 from __future__ import annotations

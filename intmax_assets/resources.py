@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import dagster as dg
 from sqlalchemy import Engine
 
 from intmax_core.chain.rpc import RpcClient
-from intmax_core.warehouse.engine import make_engine
+from intmax_core.warehouse.engine import shared_engine
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -16,9 +14,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     url: str
 
-    @cached_property
+    @property
     def engine(self) -> Engine:
-        return make_engine(self.url)
+        # Dagster builds a new resource instance for every sensor tick and run; the engine (and its
+        # pool) is the process's one for this URL, not the instance's, so ticks do not pile up pools.
+        return shared_engine(self.url)
 
 
 class ChainResource(dg.ConfigurableResource):

@@ -16,9 +16,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT_SECONDS = 30.0
 
 
+# `dagster dev` announces at every start that the separate `dg` CLI supersedes it; we run
+# `dagster dev` on purpose (dg is not a dependency). PYTHONWARNINGS can name only built-in categories,
+# so this matches the message (a literal prefix). Dagster's Beta/Preview/Supersession warnings about
+# our definitions are filtered by category where the code location is loaded (intmax_assets).
+DAGSTER_CLI_WARNING_FILTERS = ("ignore:Function `dev_command` is superseded",)
+
+
 def dagster_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
+    # Appended: the user's own PYTHONWARNINGS entries stay in force.
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), *DAGSTER_CLI_WARNING_FILTERS]))
     return env
 
 

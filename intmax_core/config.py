@@ -30,7 +30,7 @@ DEFAULT_DATA_DIR = Path(".intmax")
 RPC_URL_SCHEMES = ("http", "https", "ws", "wss")
 ADDRESS_PATTERN = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
-# Confirmation depths below which a block is not yet final (engineering-notes.md section 2):
+# Confirmation depths below which a block is not yet final, as established indexers choose them:
 # Ponder uses 65 on Ethereum mainnet and 30 for fast L2s such as Scroll.
 DEFAULT_L1_CONFIRMATIONS = 65
 DEFAULT_L2_CONFIRMATIONS = 30

@@ -1,6 +1,6 @@
 """Devnet accounts, all derived from anvil's public development mnemonic at m/44'/60'/0'/0/{index}.
 
-Indexes 0-5 are the operational roles of the original services (reference/services.md 1.2), so a
+Indexes 0-5 are the operational roles of the original services (docs/protocol.md §1), so a
 pipeline configured with this mnemonic as INTMAX_OWNER_MNEMONIC finds its wallets where it expects
 them. Anvil funds indexes 0-9; simulated users start at USER_INDEX_BASE and are funded on demand.
 """

@@ -4,7 +4,7 @@ DEVELOPMENT ONLY. The private key below is public (it is derived from a fixed st
 it signs proves nothing. On the devnet the L2 Withdrawal contract is wired to `DevVerifier`, which
 stands in for the PLONK verifier: a "proof" is a 65-byte ECDSA signature (r ‖ s ‖ v, v = 27/28) by
 this key over keccak256 of the public inputs, each a 32-byte big-endian word (the raw digest, with
-no Ethereum message prefix). Withdrawal passes `[circuitDigest, pisHash]` (contracts.md 5.2, 10.3).
+no Ethereum message prefix). Withdrawal passes `[circuitDigest, pisHash]` (docs/protocol.md §8.3, §10.3).
 """
 
 from __future__ import annotations

@@ -24,13 +24,18 @@ ensure_python_deps() {
   (cd "$PROJECT_ROOT" && uv sync --frozen --quiet)
 }
 
+# anvil and solc, at the versions of package-lock.json. The lock holds only the platform packages of
+# the machine it was made on, so `npm ci` refuses it ("not in sync"), and a plain `npm install` adds
+# the other platforms' optional anvil packages to it, leaving the working tree dirty. `--no-save`
+# installs what the lock says and never writes package-lock.json (or package.json).
+NPM_INSTALL=(npm install --no-save --no-audit --no-fund --loglevel=error)
+
 ensure_npm_tools() {
-  # anvil and solc; `npm ci` trips over anvil's optional per-platform packages, `npm install` does not.
   if [ ! -x "$PROJECT_ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" ] \
      || [ ! -d "$PROJECT_ROOT/node_modules/solc" ] \
      || [ "$PROJECT_ROOT/package-lock.json" -nt "$PROJECT_ROOT/node_modules/.package-lock.json" ]; then
     log "installing npm dev tools (anvil, solc)"
-    (cd "$PROJECT_ROOT" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+    (cd "$PROJECT_ROOT" && "${NPM_INSTALL[@]}" >/dev/null)
   fi
 }
 

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from unittest.mock import ANY
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, create_engine, text
 
 from intmax_api.app import create_app
 from intmax_core.config import load_settings
+from intmax_core.warehouse import migrate
+from intmax_core.warehouse.engine import normalize_url
 from intmax_devnet.anvil import free_port
 from tests.conftest import PROJECT_ROOT
 
 UNREACHABLE_POSTGRES = "postgresql://intmax:hunter2@127.0.0.1:1/warehouse"
+# Short, so that the hung-dependency tests are quick; the margin covers the TestClient's own work.
+PROBE_TIMEOUT_SECONDS = 1.0
+PROBE_MARGIN_SECONDS = 1.0
 
 
 def client_for(**settings: object) -> TestClient:
@@ -62,10 +73,6 @@ def test_health_is_503_when_redis_is_down(tmp_path) -> None:
 
 def test_health_recovers_when_a_stopped_postgres_comes_back(postgres_url: str) -> None:
     """A real server that goes away: the same app reports 503, then 200 again, without a restart."""
-    from sqlalchemy import create_engine, text
-
-    from intmax_core.warehouse.engine import normalize_url
-
     client = client_for(database_url=postgres_url)
     assert client.get("/v1/health").status_code == 200
     # Refuse new connections to this database and end the open ones: the server is down for us.
@@ -84,6 +91,109 @@ def test_health_recovers_when_a_stopped_postgres_comes_back(postgres_url: str) -
         with admin.connect() as connection:
             connection.execute(text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true'))
         admin.dispose()
+    assert client.get("/v1/health").status_code == 200
+
+
+@pytest.fixture
+def black_hole_port() -> Iterator[int]:
+    """A TCP port whose connections are accepted (by the kernel's backlog) and never answered:
+    a server that hangs, with no thread of ours serving it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def _threads_settle_to(baseline: int) -> int:
+    """The thread count once it is back at `baseline`, or after a short wait if it does not get there."""
+    deadline = time.monotonic() + 0.5
+    while threading.active_count() > baseline and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return threading.active_count()
+
+
+def _timed_health(client: TestClient) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = client.get("/v1/health")
+    return response, time.monotonic() - started
+
+
+def test_health_answers_503_in_time_when_postgres_and_redis_hang(black_hole_port: int) -> None:
+    """Connections that are accepted and never answered: the probes give up at the timeout,
+    instead of leaving a thread waiting for libpq's own connect timeout or redis-py's retries."""
+    client = client_for(
+        database_url=f"postgresql://intmax@127.0.0.1:{black_hole_port}/warehouse",
+        redis_url=f"redis://127.0.0.1:{black_hole_port}/0",
+        health_timeout_seconds=PROBE_TIMEOUT_SECONDS,
+    )
+    baseline = threading.active_count()
+    response, elapsed = _timed_health(client)
+    assert response.status_code == 503
+    dependencies = response.json()["dependencies"]
+    assert {name: (d["status"], d["error"]) for name, d in dependencies.items()} == {
+        "warehouse": ("down", "Timeout"),
+        "redis": ("down", "Timeout"),
+    }
+    assert elapsed < PROBE_TIMEOUT_SECONDS + PROBE_MARGIN_SECONDS, f"answered after {elapsed:.1f} s"
+    assert _threads_settle_to(baseline) <= baseline
+
+
+def _probe_sessions_after_a_moment(connection: Connection) -> int:
+    """Sessions of the health probe on the server, once they had a moment to end (a backend exits
+    shortly after its client closes)."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'intmax-pipeline-health'")
+    deadline = time.monotonic() + 1.0
+    while (count := connection.execute(query).scalar_one()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
+def test_health_answers_503_in_time_when_a_postgres_lock_blocks_the_probe(postgres_url: str) -> None:
+    """A real session holds an ACCESS EXCLUSIVE lock on what the probe reads: the probe's statement
+    ends at the timeout, on the server too, and the API answers 503 in time."""
+    migrate.upgrade(postgres_url)
+    client = client_for(database_url=postgres_url, health_timeout_seconds=PROBE_TIMEOUT_SECONDS)
+    assert client.get("/v1/health").status_code == 200
+    baseline = threading.active_count()
+    locker = create_engine(normalize_url(postgres_url))
+    try:
+        with locker.connect() as connection, connection.begin():
+            connection.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+            response, elapsed = _timed_health(client)
+            probe_sessions = _probe_sessions_after_a_moment(connection)
+        assert response.status_code == 503
+        assert response.json()["dependencies"]["warehouse"] == {"status": "down", "latencyMs": ANY, "error": "Timeout"}
+        assert elapsed < PROBE_TIMEOUT_SECONDS + PROBE_MARGIN_SECONDS, f"answered after {elapsed:.1f} s"
+        assert probe_sessions == 0, "the probe's session is still on the server"
+        assert _threads_settle_to(baseline) <= baseline
+        assert client.get("/v1/health").status_code == 200  # lock released: up again
+    finally:
+        locker.dispose()
+
+
+def test_health_answers_503_in_time_when_a_sqlite_lock_blocks_the_probe(tmp_path) -> None:
+    """Another process's exclusive lock on the SQLite file: the probe waits its timeout, not the
+    warehouse engine's 30 s busy timeout."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    migrate.upgrade(url)
+    client = client_for(database_url=url, health_timeout_seconds=PROBE_TIMEOUT_SECONDS)
+    baseline = threading.active_count()
+    holder = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    try:
+        # Exclusive locking mode keeps even WAL readers out while the write transaction is open
+        # (it needs no other connection to be open, so it is taken before the first request).
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("UPDATE alembic_version SET version_num = version_num")
+        response, elapsed = _timed_health(client)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert response.status_code == 503
+    assert response.json()["dependencies"]["warehouse"]["error"] == "Timeout"
+    assert elapsed < PROBE_TIMEOUT_SECONDS + PROBE_MARGIN_SECONDS, f"answered after {elapsed:.1f} s"
+    assert _threads_settle_to(baseline) <= baseline
     assert client.get("/v1/health").status_code == 200
 
 

@@ -1,37 +1,111 @@
-"""Smoke run of the indexing benchmark: it completes and reports every ratio (no timing assertions)."""
+"""The indexing benchmark measures the right thing: what its (b) path indexes is exactly what it generated."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete, insert, update
+
+from benchmarks.indexing import BenchmarkError, Generation, expected_deposits, verify_indexed_deposits
+from intmax_core.warehouse import migrate
+from intmax_core.warehouse.engine import make_engine
+from intmax_core.warehouse.event_tables import EVENT_TABLES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARK = PROJECT_ROOT / "benchmarks" / "indexing.py"
-SMOKE_EVENTS = 2_000
-SMOKE_TIMEOUT_SECONDS = 110
+# Not a multiple of the 200 deposits per transaction (the last one is partial), and one block per
+# eth_getLogs chunk, so chunk boundaries fall between the generated blocks.
+CHECK_EVENTS = 1_050
+CHECK_TIMEOUT_SECONDS = 90
 
 
-@pytest.mark.timeout(SMOKE_TIMEOUT_SECONDS + 10)
-def test_indexing_benchmark_quick_run_reports_every_ratio() -> None:
-    # Hermetic and fast: SQLite only (no benchmark PostgreSQL server), and no ethereum-etl venv to install.
+@pytest.mark.timeout(CHECK_TIMEOUT_SECONDS + 10)
+def test_benchmark_indexes_exactly_the_generated_deposits_on_both_backends() -> None:
+    """`--check` runs the benchmark's own generation and (b) worker, then compares every row."""
+    postgres = os.environ.get("INTMAX_TEST_POSTGRES_URL")
+    if not postgres:
+        pytest.fail("INTMAX_TEST_POSTGRES_URL is not set: run the suite with scripts/test.sh, which starts PostgreSQL")
     env = {key: value for key, value in os.environ.items() if key != "INTMAX_BENCH_POSTGRES_URL"}
+    command = [sys.executable, str(BENCHMARK), "--check", "--events", str(CHECK_EVENTS), "--range-blocks", "1"]
     done = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--quick", "--events", str(SMOKE_EVENTS), "--no-etl"],
+        [*command, "--postgres-url", postgres],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=SMOKE_TIMEOUT_SECONDS,
+        timeout=CHECK_TIMEOUT_SECONDS,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = done.stdout.splitlines()
-    for prefix in ("b/a (SQLite): ", "b/c (SQLite): ", "b/d (SQLite): "):
-        assert any(line.startswith(prefix) for line in lines), f"no {prefix!r} line in:\n{done.stdout}"
-    assert f"generated {SMOKE_EVENTS:,} Deposited events" in done.stdout
-    assert "(d) skipped: disabled by --no-etl" in done.stdout
-    assert "| (b) our indexer → SQLite" in done.stdout  # the Markdown block for the README
+    for backend in ("SQLite", "PostgreSQL"):
+        assert (
+            f"check passed ({backend}): {CHECK_EVENTS:,} Deposited rows are exactly the {CHECK_EVENTS:,} "
+            f"generated deposits (ids 1..{CHECK_EVENTS})" in done.stdout
+        ), done.stdout
+
+
+# A small generation as generate_deposits describes it: 5 deposits, 2 per transaction.
+GENERATION = Generation(
+    events=5, first_block=10, last_block=12, transactions=3, seconds=0.0, depositor="0x" + "ab" * 20, deposits_per_tx=2
+)
+BLOCK_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _warehouse_with_generated_rows(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    migrate.upgrade(url)
+    rows = [
+        {
+            "chain_id": 31337,
+            "block_number": GENERATION.first_block + (deposit.deposit_id - 1) // 2,
+            "log_index": deposit.deposit_id,
+            "block_hash": "0x" + "11" * 32,
+            "block_time": BLOCK_TIME,
+            "tx_hash": "0x" + "22" * 32,
+            "address": "0x" + "33" * 20,
+            "deposited_at": int(BLOCK_TIME.timestamp()),
+            **vars(deposit),
+        }
+        for deposit in expected_deposits(GENERATION)
+    ]
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(insert(EVENT_TABLES["Deposited"]), rows)
+    engine.dispose()
+    return url
+
+
+def _tamper(url: str, statement) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(statement)
+    engine.dispose()
+
+
+def test_the_check_accepts_exactly_the_generated_rows_and_rejects_any_difference(tmp_path: Path) -> None:
+    """The check itself can fail: a wrong amount, a missing row, a foreign sender or a wrong block."""
+    table = EVENT_TABLES["Deposited"]
+    url = _warehouse_with_generated_rows(tmp_path)
+    verify_indexed_deposits(url, GENERATION)
+    assert [d.deposit_id for d in expected_deposits(GENERATION)] == [1, 2, 3, 4, 5]
+
+    _tamper(url, update(table).where(table.c.deposit_id == 3).values(amount=2))
+    with pytest.raises(BenchmarkError, match="deposit 3"):
+        verify_indexed_deposits(url, GENERATION)
+    _tamper(url, update(table).where(table.c.deposit_id == 3).values(amount=1))
+    verify_indexed_deposits(url, GENERATION)
+
+    with pytest.raises(BenchmarkError, match="deposit 1"):
+        verify_indexed_deposits(url, replace(GENERATION, depositor="0x" + "cd" * 20))
+    with pytest.raises(BenchmarkError, match="outside the generated range"):
+        verify_indexed_deposits(url, replace(GENERATION, last_block=11))
+
+    _tamper(url, delete(table).where(table.c.deposit_id == 5))
+    with pytest.raises(BenchmarkError, match="4 Deposited rows for 5 generated"):
+        verify_indexed_deposits(url, GENERATION)

@@ -1,8 +1,8 @@
 """The L1 devnet contracts (Liquidity, MockL1ScrollMessenger, Minter + ITX, TestERC20, Multicall3).
 
 One anvil chain per module; every test runs between evm_snapshot and evm_revert. Real interface facts
-come from tests/data/real_signatures_l1.json (a copy of the reference pack's facts) and the literal
-topic0 values below (copied from contracts.md), so nothing outside the project is read at run time.
+come from tests/data/real_signatures_l1.json (the real interfaces, docs/protocol.md §7 and §11) and the
+literal topic0 values below (docs/protocol.md §7.1), so nothing outside the project is read at run time.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from intmax_devnet.deployer import contract_at, deploy_contract, load_artifact
 
 REAL = json.loads((Path(__file__).parent / "data" / "real_signatures_l1.json").read_text())["interfaces"]
 
-# Literal topic0 / selector values printed in contracts.md (sections 3, 7, 8, 9).
+# Literal topic0 / selector values, as docs/protocol.md §7.1-§7.3 lists them.
 TOPIC0 = {
     "Deposited": "0x1061e9784cdd951f4cbc394956165b3a94cf872a3afda95fc76b55cefb35cc51",
     "DepositsRelayed": "0x71df2a50f3ab1563277a27043770eb570eeaa3fc42ef76c607cdc667a82d03a4",
@@ -106,7 +106,7 @@ IMPLEMENTS = {
     "TestERC20": ["ERC20"],
     "Multicall3": ["Multicall3"],
 }
-# Devnet items with no counterpart in the reference facts: (artifact, canonical signature) -> reason.
+# Devnet items with no counterpart in the real interfaces (tests/data): (artifact, canonical signature) -> reason.
 DEVNET_ONLY = {
     ("Minter", "TOKEN_MANAGER_ROLE()"): "role getter of the real Minter (IMinter docs), not in the bundled ABI",
     ("Minter", "intmaxToken()"): "devnet getter: the ITX token the Minter created",
@@ -360,7 +360,7 @@ def fund_liquidity(env: Env) -> None:
 
 
 def test_reference_facts_are_self_consistent() -> None:
-    """The data file's hashes are keccak of their signatures and agree with contracts.md's literals."""
+    """The data file's hashes are keccak of their signatures and agree with docs/protocol.md §7's literals."""
     for interface in REAL.values():
         for signature, item in interface["functions"].items():
             assert item["selector"] == hash_hex(signature, 4), signature

@@ -1,8 +1,8 @@
 """The L2 devnet contracts (Rollup, Withdrawal, DevVerifier, BlockBuilderRegistry, MockL2ScrollMessenger).
 
 One anvil chain per module; every state-changing test runs between evm_snapshot and evm_revert.
-Real interface facts (selectors, topic0s) come from tests/data/real_signatures_l2.json, a copy of the
-reference pack's facts, so nothing outside the project is read at run time.
+Real interface facts (selectors, topic0s) come from tests/data/real_signatures_l2.json (the real
+interfaces, docs/protocol.md §7 and §11), so nothing outside the project is read at run time.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ ERR = {
         "URLIsEmpty()",
     ]
 }
-# Facts from contracts.md, pinned here so that a wrong signature in the list above cannot hide.
+# Facts of docs/protocol.md §7.3, pinned here so that a wrong signature in the list above cannot hide.
 assert ERR["WithdrawalChainVerificationFailed()"] == "0xfbf63aef"
 assert ERR["WithdrawalAggregatorMismatch()"] == "0xbe8e6d96"
 assert ERR["WithdrawalProofVerificationFailed()"] == "0x38a3efc4"

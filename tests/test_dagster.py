@@ -10,13 +10,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import Engine, create_engine, insert, text
 
 from intmax_assets.definitions import build_definitions, build_resources
 from intmax_assets.defs.withdrawals import withdrawal_status_summary
+from intmax_assets.resources import WarehouseResource
 from intmax_core.config import load_settings
 from intmax_core.warehouse import migrate
-from intmax_core.warehouse.engine import make_engine, normalize_url
+from intmax_core.warehouse.engine import make_engine, normalize_url, shared_engine
 from intmax_core.warehouse.schema import withdrawals
 from tests.conftest import PROJECT_ROOT
 
@@ -106,3 +107,96 @@ def test_postgres_instance_runs_a_materialization(
         stored = connection.execute(text("SELECT count(*) FROM runs WHERE run_id = :r"), {"r": result.run_id}).scalar()
     engine.dispose()
     assert stored == 1, "the run must be stored in PostgreSQL, not in a local SQLite file"
+
+
+def _engine_recording_sensor(seen: list[Engine]) -> dg.SensorDefinition:
+    """A sensor that reads the warehouse the way the project's sensors do, and records its engine."""
+
+    @dg.sensor(name="records_warehouse_engine", required_resource_keys={"warehouse"})
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        engine = context.resources.warehouse.engine
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1")).scalar_one()
+        seen.append(engine)
+        return dg.SkipReason("recorded")
+
+    return _sensor
+
+
+def test_warehouse_engine_is_one_per_process_across_resources_and_sensor_ticks(warehouse_url: str) -> None:
+    """Dagster builds new resource instances per tick: each must not bring its own pool."""
+    first, second = WarehouseResource(url=warehouse_url), WarehouseResource(url=warehouse_url)
+    assert first.engine is second.engine is shared_engine(warehouse_url)
+    seen: list[Engine] = []
+    sensor = _engine_recording_sensor(seen)
+    for _ in range(2):
+        resources = {"warehouse": WarehouseResource(url=warehouse_url)}
+        with dg.build_sensor_context(resources=resources) as context:
+            assert sensor.evaluate_tick(context).skip_message == "recorded"
+    assert len(seen) == 2 and seen[0] is seen[1] is first.engine
+    # Every connection the ticks used went back to the pool.
+    assert first.engine.pool.checkedout() == 0
+
+
+def test_shared_engine_gives_a_forked_child_its_own_connections(postgres_url: str) -> None:
+    """A child must neither use nor close the PostgreSQL sessions it inherited from its parent."""
+    engine = shared_engine(postgres_url)
+    pid_query = text("SELECT pg_backend_pid()")
+    with engine.connect() as connection:
+        parent_backend = connection.execute(pid_query).scalar_one()
+    assert engine.pool.checkedin() == 1  # the parent's session waits in the pool across the fork
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            with shared_engine(postgres_url).connect() as connection:
+                os.write(write_end, str(connection.execute(pid_query).scalar_one()).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child_backend = int(pipe.read() or 0)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert child_backend not in (0, parent_backend), "the child used its parent's pooled session"
+    with engine.connect() as connection:
+        # Same session as before the fork: the child did not close it (pre-ping would hide a new one).
+        assert connection.execute(pid_query).scalar_one() == parent_backend
+    assert engine.pool.checkedout() == 0
+
+
+DAGSTER_NOTICES = ("BetaWarning", "PreviewWarning", "SupersessionWarning")
+
+
+def test_loading_the_code_location_logs_no_dagster_notices(tmp_path: Path) -> None:
+    """Every code server and run worker loads the definitions; Dagster's Beta/Preview/Supersession
+    notices about our deliberate choices (backfill_policy, ...) must not fill the run log each time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTMAX_")} | {"INTMAX_DATA_DIR": str(tmp_path)}
+    loaded = subprocess.run(
+        [sys.executable, "-W", "always", "-c", "import intmax_assets.definitions"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert not [line for line in loaded.stderr.splitlines() if any(n in line for n in DAGSTER_NOTICES)]
+
+
+def test_dagster_dev_environment_silences_only_the_dev_command_notice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`intmax dagster` passes a PYTHONWARNINGS filter for `dagster dev`'s own notice, keeping the user's."""
+    from intmax_cli.processes import dagster_environment
+
+    monkeypatch.setenv("PYTHONWARNINGS", "error::ResourceWarning")
+    env = dagster_environment()
+    assert env["PYTHONWARNINGS"].startswith("error::ResourceWarning,")
+    script = (
+        "import warnings\n"
+        "warnings.warn(\"Function `dev_command` is superseded and its usage is discouraged. Use 'dg dev'\")\n"
+        "warnings.warn('an unrelated notice')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert "dev_command" not in done.stderr
+    assert "an unrelated notice" in done.stderr

@@ -6,17 +6,19 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
+import psycopg2
 import pytest
 from eth_abi import encode
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from intmax_core.chain.events import ALL_EVENTS, EventSpec
 from intmax_core.indexing.bulk_insert import insert_rows
 from intmax_core.warehouse import migrate
 from intmax_core.warehouse.engine import make_engine
-from intmax_core.warehouse.event_tables import EVENT_TABLES
+from intmax_core.warehouse.event_tables import COUNTER_COLUMNS, EVENT_TABLES
 
-# topic0 of every indexed event, copied from reference/contracts.md (current source).
+# topic0 of every indexed event, as docs/protocol.md §7.1 lists them (current source).
 REAL_TOPIC0 = {
     "Deposited": "0x1061e9784cdd951f4cbc394956165b3a94cf872a3afda95fc76b55cefb35cc51",
     "DepositsRelayed": "0x71df2a50f3ab1563277a27043770eb570eeaa3fc42ef76c607cdc667a82d03a4",
@@ -89,7 +91,8 @@ def test_bulk_insert_round_trips_through_sqlalchemy(warehouse_url: str, name: st
     moments = [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)]
     rows = []
     for i in range(40):
-        values = [_random_value(rng, f.abi_type) for f in event.fields]
+        # Counter columns are BIGINT: their values span 0 .. 2^63 - 1 (the contracts count one by one).
+        values = [_random_value(rng, "uint63" if f.column in COUNTER_COLUMNS else f.abi_type) for f in event.fields]
         common = (
             31337,
             100 + i // 3,
@@ -110,3 +113,17 @@ def test_bulk_insert_round_trips_through_sqlalchemy(warehouse_url: str, name: st
         for row in stored
     ]
     assert normalized == rows
+
+
+def test_a_counter_beyond_bigint_fails_the_insert_loudly(warehouse_url: str) -> None:
+    """A deposit id past 2^63 - 1 is refused, never stored wrong (truncated, wrapped or as a float)."""
+    migrate.upgrade(warehouse_url)
+    table = EVENT_TABLES["DepositCanceled"]
+    row = (31337, 1, 0, "0x" + "11" * 32, datetime(2026, 1, 1, tzinfo=UTC), "0x" + "ab" * 32, "0x" + "cd" * 20, 2**63)
+    engine = make_engine(warehouse_url)
+    # sqlite3 refuses the Python int (OverflowError); PostgreSQL's COPY refuses the text (raw driver error).
+    with pytest.raises((OverflowError, DBAPIError, psycopg2.DataError)), engine.begin() as connection:
+        insert_rows(connection, table, [row])
+    with engine.connect() as connection:
+        assert connection.execute(select(table)).all() == []
+    engine.dispose()

@@ -1,4 +1,4 @@
-"""Gas price per attempt (reference/services.md 2.3): the x10 rounding, both paths, the bump rules."""
+"""Gas price per attempt (docs/protocol.md §2): the x10 rounding, both paths, the bump rules."""
 
 from __future__ import annotations
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
 
+import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -40,11 +41,18 @@ class HealthUnavailable(BaseModel):
     dependencies: dict[str, Dependency]
 
 
-async def _bounded(check, timeout: float) -> DependencyStatus:  # type: ignore[no-untyped-def]
-    try:
-        return await asyncio.wait_for(asyncio.to_thread(check), timeout)
-    except TimeoutError:
-        return DependencyStatus(False, timeout * 1000, "Timeout")
+async def _run_probes(checks: dict[str, Callable[[], DependencyStatus]]) -> dict[str, DependencyStatus]:
+    """Run the blocking probes concurrently, one worker thread each. No outer timeout: every probe
+    ends by its own deadline (intmax_core.health), so a thread is never left waiting on a hung server."""
+    results: dict[str, DependencyStatus] = {}
+
+    async def run(name: str, check: Callable[[], DependencyStatus]) -> None:
+        results[name] = await anyio.to_thread.run_sync(check)
+
+    async with anyio.create_task_group() as group:
+        for name, check in checks.items():
+            group.start_soon(run, name, check)
+    return {name: results[name] for name in checks}
 
 
 @router.get(
@@ -53,24 +61,27 @@ async def _bounded(check, timeout: float) -> DependencyStatus:  # type: ignore[n
     responses={503: {"model": HealthUnavailable, "description": "A dependency is down"}},
 )
 async def health(state: ApiState = Depends(api_state)) -> Health | JSONResponse:
-    timeout = state.settings.health_timeout_seconds
-    checks = {"warehouse": lambda: warehouse_status(state.engine)}
-    if state.settings.redis_url:
-        url = state.settings.redis_url
-        checks["redis"] = lambda: redis_status(url, timeout)
-    results = await asyncio.gather(*(_bounded(check, timeout) for check in checks.values()))
+    settings = state.settings
+    timeout = settings.health_timeout_seconds
+    checks: dict[str, Callable[[], DependencyStatus]] = {
+        "warehouse": lambda: warehouse_status(settings.warehouse_url, timeout)
+    }
+    if settings.redis_url:
+        redis_url = settings.redis_url
+        checks["redis"] = lambda: redis_status(redis_url, timeout)
+    results = await _run_probes(checks)
     dependencies = {
         name: Dependency(status="up" if r.up else "down", latencyMs=r.latency_ms, error=r.error)
-        for name, r in zip(checks, results, strict=True)
+        for name, r in results.items()
     }
-    if all(r.up for r in results):
+    if all(r.up for r in results.values()):
         return Health(
             status="OK",
             timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             application=Application(version=SERVICE_VERSION),
             dependencies=dependencies,
         )
-    down = ", ".join(name for name, r in zip(checks, results, strict=True) if not r.up)
+    down = ", ".join(name for name, r in results.items() if not r.up)
     body = HealthUnavailable(
         code="SERVICE_UNAVAILABLE", message=f"Unavailable dependencies: {down}", dependencies=dependencies
     )

@@ -1,6 +1,6 @@
 """The INTMAX2 events the pipeline indexes: their signatures, and fast bulk decoding of raw logs.
 
-Each event is written once, as its Solidity declaration (reference: contracts.md); topic0, the
+Each event is written once, as its Solidity declaration (docs/protocol.md §7.1); topic0, the
 column layout and the decoder all derive from it. Decoding works on the raw JSON-RPC log dicts:
 static words are sliced by hand (no per-log web3 formatting, which is ~100x slower) and only
 dynamic types (`bytes`, `string`) go through eth_abi.

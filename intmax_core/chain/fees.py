@@ -1,4 +1,4 @@
-"""Gas prices per attempt, exactly as the original services computed them (reference/services.md 2.3).
+"""Gas prices per attempt, exactly as the original services computed them (docs/protocol.md §2).
 
 Attempt k (0-based) scales the node's fees by m = 1 + k * step, applied in integer arithmetic as
 `value * round(m * 10) // 10`. From the second attempt on, fees never go below the previous

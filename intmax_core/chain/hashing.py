@@ -1,4 +1,4 @@
-"""The INTMAX2 hashing schemes, byte-exact with the contracts (reference: contracts.md section 10).
+"""The INTMAX2 hashing schemes, byte-exact with the contracts (docs/protocol.md §10).
 
 Every function takes plain Python values (ints, bytes or 0x-hex strings) and returns the 32-byte
 digest as bytes. `hex32` renders one the way the warehouse stores hashes (lowercase 0x hex).
@@ -15,7 +15,7 @@ ZERO_HASH = b"\x00" * 32
 # The withdrawal public-input hash is reduced to 253 bits so that it fits the BN254 scalar field.
 PIS_HASH_MASK = (1 << 253) - 1
 DEPOSIT_TREE_DEPTH = 32
-# Padding values of the signature hash (contracts.md 10.6): unused sender slots count as key `1`
+# Padding values of the signature hash (docs/protocol.md §10.6): unused sender slots count as key `1`
 # and account id `00 00 00 00 01`.
 MAX_SENDERS_PER_BLOCK = 128
 ACCOUNT_ID_BYTES = 5
@@ -64,12 +64,12 @@ class ChainedWithdrawal:
 
 
 def withdrawal_hash(w: Withdrawal) -> bytes:
-    """10.1: keccak(recipient 20 ‖ tokenIndex 4 ‖ amount 32 ‖ nullifier 32), the pre-fee amount."""
+    """§10.1: keccak(recipient 20 ‖ tokenIndex 4 ‖ amount 32 ‖ nullifier 32), the pre-fee amount."""
     return keccak(_bytes(w.recipient, 20) + _uint(w.token_index, 4) + _uint(w.amount, 32) + _bytes(w.nullifier, 32))
 
 
 def chained_withdrawal_hash(withdrawals: Iterable[ChainedWithdrawal]) -> bytes:
-    """10.2: h_i = keccak(h_{i-1} ‖ recipient ‖ tokenIndex ‖ amount ‖ nullifier ‖ blockHash ‖ blockNumber)."""
+    """§10.2: h_i = keccak(h_{i-1} ‖ recipient ‖ tokenIndex ‖ amount ‖ nullifier ‖ blockHash ‖ blockNumber)."""
     h = ZERO_HASH
     for w in withdrawals:
         h = keccak(
@@ -85,7 +85,7 @@ def chained_withdrawal_hash(withdrawals: Iterable[ChainedWithdrawal]) -> bytes:
 
 
 def withdrawal_pis_hash(last_withdrawal_hash: Bytes32Like, withdrawal_aggregator: AddressLike) -> int:
-    """10.3: uint256(keccak(lastWithdrawalHash ‖ aggregator)) masked to 253 bits (the verifier's input)."""
+    """§10.3: uint256(keccak(lastWithdrawalHash ‖ aggregator)) masked to 253 bits (the verifier's input)."""
     digest = keccak(_bytes(last_withdrawal_hash, 32) + _bytes(withdrawal_aggregator, 20))
     return int.from_bytes(digest, "big") & PIS_HASH_MASK
 
@@ -93,7 +93,7 @@ def withdrawal_pis_hash(last_withdrawal_hash: Bytes32Like, withdrawal_aggregator
 def deposit_hash(
     depositor: AddressLike, recipient_salt_hash: Bytes32Like, amount: int, token_index: int, is_eligible: bool
 ) -> bytes:
-    """10.4: keccak(depositor 20 ‖ recipientSaltHash 32 ‖ amount 32 ‖ tokenIndex 4 ‖ uint32(isEligible))."""
+    """§10.4: keccak(depositor 20 ‖ recipientSaltHash 32 ‖ amount 32 ‖ tokenIndex 4 ‖ uint32(isEligible))."""
     return keccak(
         _bytes(depositor, 20)
         + _bytes(recipient_salt_hash, 32)
@@ -110,7 +110,7 @@ def block_hash(
     timestamp: int,
     block_number: int,
 ) -> bytes:
-    """10.5: keccak(prev 32 ‖ depositTreeRoot 32 ‖ signatureHash 32 ‖ timestamp u64 ‖ blockNumber u32)."""
+    """§10.5: keccak(prev 32 ‖ depositTreeRoot 32 ‖ signatureHash 32 ‖ timestamp u64 ‖ blockNumber u32)."""
     return keccak(
         _bytes(prev_block_hash, 32)
         + _bytes(deposit_tree_root, 32)
@@ -121,7 +121,7 @@ def block_hash(
 
 
 def registration_public_keys_hash(sender_public_keys: Sequence[int]) -> bytes:
-    """10.6 registration block: keccak of 128 uint256 words, unused slots filled with 1."""
+    """§10.6 registration block: keccak of 128 uint256 words, unused slots filled with 1."""
     if len(sender_public_keys) > MAX_SENDERS_PER_BLOCK:
         raise ValueError(f"at most {MAX_SENDERS_PER_BLOCK} sender public keys")
     padded = list(sender_public_keys) + [PADDING_PUBLIC_KEY] * (MAX_SENDERS_PER_BLOCK - len(sender_public_keys))
@@ -129,7 +129,7 @@ def registration_public_keys_hash(sender_public_keys: Sequence[int]) -> bytes:
 
 
 def account_ids_hash(sender_account_ids: bytes) -> bytes:
-    """10.6 non-registration block: keccak of 640 bytes, unused 5-byte slots filled with 00..01."""
+    """§10.6 non-registration block: keccak of 640 bytes, unused 5-byte slots filled with 00..01."""
     if len(sender_account_ids) % ACCOUNT_ID_BYTES or len(sender_account_ids) > ACCOUNT_ID_BYTES * MAX_SENDERS_PER_BLOCK:
         raise ValueError("sender account ids must be a multiple of 5 bytes, at most 640")
     slots = MAX_SENDERS_PER_BLOCK - len(sender_account_ids) // ACCOUNT_ID_BYTES
@@ -150,7 +150,7 @@ def signature_hash(
     aggregated_signature: Sequence[Bytes32Like],
     message_point: Sequence[Bytes32Like],
 ) -> bytes:
-    """10.6: the 468-byte preimage of Rollup._postBlock."""
+    """§10.6: the 468-byte preimage of Rollup._postBlock."""
     if (len(aggregated_public_key), len(aggregated_signature), len(message_point)) != (2, 4, 4):
         raise ValueError("aggregatedPublicKey has 2 words, aggregatedSignature and messagePoint 4 each")
     return keccak(
@@ -169,7 +169,7 @@ def signature_hash(
 
 
 class DepositTree:
-    """10.7: the incremental depth-32 keccak Merkle tree of deposit hashes kept by Rollup."""
+    """§10.7: the incremental depth-32 keccak Merkle tree of deposit hashes kept by Rollup."""
 
     EMPTY_LEAF = keccak(b"\x00" * 92)
 
@@ -202,7 +202,7 @@ class DepositTree:
 
 
 def scroll_message_hash(sender: AddressLike, target: AddressLike, value: int, nonce: int, message: bytes) -> bytes:
-    """10.8: keccak of the relayMessage(address,address,uint256,uint256,bytes) calldata."""
+    """§10.8: keccak of the relayMessage(address,address,uint256,uint256,bytes) calldata."""
     padded = message + b"\x00" * (-len(message) % 32)
     return keccak(
         bytes.fromhex("8ef1332e")

@@ -19,7 +19,7 @@ DERIVATION_PATH = "m/44'/60'/0'/0/{index}"
 
 
 class SignerRole(enum.IntEnum):
-    """Address indexes of the originals' operational wallets (reference/services.md 1.2)."""
+    """Address indexes of the originals' operational wallets (docs/protocol.md §1)."""
 
     BUILDER = 0
     DEPOSIT_ANALYZER = 1  # L1 relayDeposits

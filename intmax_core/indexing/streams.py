@@ -1,4 +1,4 @@
-"""The event streams: one per (chain, contract) that the services read (reference: services.md)."""
+"""The event streams: one per (chain, contract) that the services read (docs/protocol.md §5)."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ Bytes = LargeBinary().with_variant(BYTEA(), "postgresql")
 
 
 class WithdrawalStatus(enum.StrEnum):
-    """The withdrawal-server's `withdrawal_status` enum (reference/services.md 3.7)."""
+    """The withdrawal-server's `withdrawal_status` enum (docs/protocol.md §3)."""
 
     REQUESTED = "requested"
     RELAYED = "relayed"

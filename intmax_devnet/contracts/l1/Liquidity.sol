@@ -30,7 +30,7 @@ interface ILiquidityERC20 {
 /// @title Liquidity (devnet)
 /// @notice Holds deposited assets on L1, keeps the 1-indexed deposit queue, relays deposit hashes to
 ///         the L2 Rollup through the L1 Scroll messenger, and pays out withdrawals sent back from L2.
-///         Event signatures, function selectors and errors match the real Liquidity (contracts.md §3).
+///         Event signatures, function selectors and errors match the real Liquidity (docs/protocol.md §7, §8.1).
 /// @dev DEVNET omissions (all intentional):
 ///      - not upgradeable (the real one is a UUPS proxy); initialize() is called once after deployment;
 ///      - no AML/eligibility permitter; isEligible is always true and the permission bytes are ignored;
@@ -587,7 +587,7 @@ contract Liquidity is L1AccessControl {
 		return (amount * withdrawalFeeRatio[tokenIndex]) / 10000;
 	}
 
-	/// @dev contracts.md 10.4: keccak(depositor ‖ recipientSaltHash ‖ amount ‖ tokenIndex ‖ uint32(isEligible)).
+	/// @dev docs/protocol.md §10.4: keccak(depositor ‖ recipientSaltHash ‖ amount ‖ tokenIndex ‖ uint32(isEligible)).
 	function _depositHash(
 		address depositor,
 		bytes32 recipientSaltHash,
@@ -598,7 +598,7 @@ contract Liquidity is L1AccessControl {
 		return keccak256(abi.encodePacked(depositor, recipientSaltHash, amount, tokenIndex, uint32(isEligible ? 1 : 0)));
 	}
 
-	/// @dev contracts.md 10.1: keccak(recipient ‖ tokenIndex ‖ amount ‖ nullifier), pre-fee amount.
+	/// @dev docs/protocol.md §10.1: keccak(recipient ‖ tokenIndex ‖ amount ‖ nullifier), pre-fee amount.
 	function _withdrawalHash(Withdrawal calldata w) private pure returns (bytes32) {
 		return keccak256(abi.encodePacked(w.recipient, w.tokenIndex, w.amount, w.nullifier));
 	}

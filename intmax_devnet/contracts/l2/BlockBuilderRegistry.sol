@@ -2,7 +2,7 @@
 pragma solidity 0.8.37;
 
 /// @title BlockBuilderRegistry (devnet)
-/// @notice Block builders announce their URL with a heartbeat (contracts.md section 6).
+/// @notice Block builders announce their URL with a heartbeat (docs/protocol.md §8.4).
 /// The real contract is a UUPS proxy; this one is deployed directly. DEVNET: no upgrades.
 contract BlockBuilderRegistry {
     address public owner;

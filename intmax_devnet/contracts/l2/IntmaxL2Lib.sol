@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
-// Shared structs and hashing of the INTMAX2 L2 contracts (contracts.md sections 2 and 10).
+// Shared structs and hashing of the INTMAX2 L2 contracts (docs/protocol.md §7.4 and §10).
 // Free functions, so that Rollup, Withdrawal and DevnetHashing run the very same code and no
 // library artifact is emitted. Struct names carry an L2 prefix to stay unique across the devnet;
 // the ABI tuple types are the real ones.

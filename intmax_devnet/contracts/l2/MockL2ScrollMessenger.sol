@@ -2,7 +2,7 @@
 pragma solidity 0.8.37;
 
 /// @title MockL2ScrollMessenger
-/// @notice Dev-network stand-in for Scroll's L2ScrollMessenger (contracts.md 7.3). `sendMessage` only
+/// @notice Dev-network stand-in for Scroll's L2ScrollMessenger (docs/protocol.md §9). `sendMessage` only
 /// emits SentMessage (a relayer delivers it to L1); `relayMessage` can be called by anyone and executes
 /// an L1 -> L2 message with the given cross-domain sender.
 /// DEVNET: no L1 message queue, no proof that the message was sent on L1, anyone may relay.

@@ -17,7 +17,7 @@ import {
 
 /// @title Rollup (devnet)
 /// @notice INTMAX2 block-hash chain and deposit tree on L2, with the current-source interface
-/// (contracts.md section 4). The real contract is a UUPS proxy; this one is deployed directly and
+/// (docs/protocol.md §8.2). The real contract is a UUPS proxy; this one is deployed directly and
 /// initialised once with `initialize`.
 /// DEVNET: no BN254 pairing check, no rate-limit penalty (all of msg.value is refunded), no
 /// Contribution recording, no upgrades.

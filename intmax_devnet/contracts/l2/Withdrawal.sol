@@ -13,7 +13,7 @@ import {
 
 /// @title Withdrawal (devnet)
 /// @notice Verifies aggregated withdrawal proofs and relays them to Liquidity on L1
-/// (contracts.md section 5, current source). The real contract is a UUPS proxy; this one is deployed
+/// (docs/protocol.md §8.3, current source). The real contract is a UUPS proxy; this one is deployed
 /// directly and initialised once with `initialize`.
 /// DEVNET: the verifier is DevVerifier (an ECDSA signature by the devnet prover key stands in for the
 /// PLONK proof); no Contribution recording, no migration functions, no upgrades.
