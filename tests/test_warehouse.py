@@ -158,3 +158,35 @@ def test_cli_upgrade_and_alembic_check(warehouse_url: str) -> None:
     assert check.returncode == 0, check.stderr
     assert "No new upgrade operations detected" in check.stdout + check.stderr
     assert "password" not in first.stdout.lower()
+
+
+def test_counter_columns_become_integers_that_plain_literals_find(warehouse_url: str) -> None:
+    """Rows written before 0004 (uint256: zero-padded text on SQLite) keep their values as BIGINT,
+    and `WHERE deposit_id = 1` finds them on both backends (it found nothing on SQLite before)."""
+    migrate.upgrade(warehouse_url, "0003")
+    engine = make_engine(warehouse_url)
+    padded = warehouse_url.startswith("sqlite")
+    with engine.begin() as connection:
+        for deposit_id in (1, 2, 10):
+            connection.execute(
+                text(
+                    "INSERT INTO evt_deposit_canceled (chain_id, block_number, log_index, block_hash, block_time, "
+                    "tx_hash, address, deposit_id) VALUES (1, :block, 0, :hash, CURRENT_TIMESTAMP, :hash, :address, "
+                    ":deposit_id)"
+                ),
+                {
+                    "block": deposit_id,
+                    "hash": "0x" + "11" * 32,
+                    "address": "0x" + "22" * 20,
+                    "deposit_id": str(deposit_id).zfill(78) if padded else deposit_id,
+                },
+            )
+    engine.dispose()
+    migrate.upgrade(warehouse_url)
+    engine = make_engine(warehouse_url)
+    with engine.connect() as connection:
+        found = connection.execute(text("SELECT block_number FROM evt_deposit_canceled WHERE deposit_id = 1")).all()
+        ordered = connection.execute(text("SELECT deposit_id FROM evt_deposit_canceled ORDER BY deposit_id")).all()
+    engine.dispose()
+    assert found == [(1,)]
+    assert [row[0] for row in ordered] == [1, 2, 10]
