@@ -58,10 +58,10 @@ from sqlalchemy.engine import make_url
 # Only what the indexer subprocess needs is imported here, so that its RSS is the indexer's own;
 # web3 and the devnet helpers (another ~20 MB) are imported where the parent process uses them.
 from intmax_core.chain.events import DEPOSITED
+from intmax_core.chain.log_fetcher import LogFetcher
 from intmax_core.chain.rpc import RpcClient
 from intmax_core.config import load_settings
 from intmax_core.indexing import indexer as indexer_module
-from intmax_core.chain.log_fetcher import LogFetcher
 from intmax_core.indexing.indexer import StreamIndexer
 from intmax_core.indexing.streams import STREAMS_BY_NAME, stream_source
 from intmax_core.warehouse import migrate

@@ -127,6 +127,41 @@ def _devnet(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _tx(settings: Settings, args: argparse.Namespace) -> int:
+    """The transaction ledger for operators: list rows, re-queue a parked one (the next send retries it)."""
+    from intmax_core.warehouse.engine import make_engine
+    from intmax_core.warehouse.ledger import TransactionStatus
+    from intmax_core.warehouse.ledger_repository import LedgerRepository, NotRequeueable
+
+    engine = make_engine(settings.warehouse_url)
+    try:
+        ledger = LedgerRepository(engine)
+        if args.tx_command == "list":
+            known = [status.value for status in TransactionStatus]
+            if args.status and args.status not in known:
+                print(f"intmax tx list: --status must be one of {', '.join(known)}", file=sys.stderr)
+                return 2
+            status = TransactionStatus(args.status) if args.status else None
+            rows = ledger.list_rows(status=status, purpose=args.purpose, limit=args.limit)
+            for row in rows:
+                problem = row["parked_reason"] or row["last_error"] or ""
+                print(
+                    f"{row['purpose']}\t{row['idempotency_key']}\t{row['status']}\tchain {row['chain_id']}\t"
+                    f"nonce {row['nonce']}\t{row['tx_hash'] or '-'}\t{problem}"
+                )
+            print(f"{len(rows)} row(s)", file=sys.stderr)
+            return 0
+        try:
+            row = ledger.requeue(args.purpose, args.idempotency_key)
+        except NotRequeueable as error:
+            print(f"intmax tx requeue: {error}", file=sys.stderr)
+            return 1
+        print(f"{row['purpose']}/{row['idempotency_key']}: {row['status']} (the next send of the key retries it)")
+        return 0
+    finally:
+        engine.dispose()
+
+
 def _config(settings: Settings, args: argparse.Namespace) -> int:
     # model_dump_json keeps SecretStr masked as "**********".
     print(settings.model_dump_json(indent=2))
@@ -174,6 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--builders", type=int, default=3, help="block builders sending heartbeats")
     simulate.add_argument("--blocks", type=int, default=5, help="INTMAX blocks posted to the Rollup")
     devnet.set_defaults(handler=_devnet)
+
+    tx = commands.add_parser("tx", help="the transaction ledger: list rows, re-queue parked ones")
+    tx_commands = tx.add_subparsers(dest="tx_command", required=True)
+    tx_list = tx_commands.add_parser("list", help="ledger rows, oldest first (tab-separated)")
+    tx_list.add_argument("--status", help="pending, sent, confirmed, settled, failed, parked, dropped or reverted")
+    tx_list.add_argument("--purpose")
+    tx_list.add_argument("--limit", type=int, default=100)
+    requeue = tx_commands.add_parser("requeue", help="make a parked row retryable: the next send of its key retries it")
+    requeue.add_argument("purpose")
+    requeue.add_argument("idempotency_key")
+    tx.set_defaults(handler=_tx)
 
     config = commands.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(handler=_config)

@@ -230,7 +230,37 @@ class RpcFaultProxy:
             self._random_kinds = tuple(kinds)
             self._rng = random.Random(seed)
 
+    def override(
+        self, method: str, *, fault: Fault | None = None, result: Any = _UNSET, times: int | None = None
+    ) -> None:
+        """Answer (non-batch) requests for `method` with `fault`, or with `result`, instead of the node.
+
+        `times` limits it to the next `times` such requests; by default it lasts until
+        clear_overrides() or clear_faults(). `result=None` is how a lagging node answers for a
+        transaction it has not seen (eth_getTransactionReceipt, eth_getTransactionByHash).
+        """
+        if (fault is None) == (result is _UNSET):
+            raise ValueError("give either fault or result")
+        with self._lock:
+            self._overrides[method] = _Override(fault, None if result is _UNSET else result, times)
+
+    def after(
+        self, method: str, hook: AfterHook, *, when: Callable[[Any], bool] | None = None, times: int | None = 1
+    ) -> None:
+        """Run `hook(request, response)` after a (non-batch) `method` request was answered by the node,
+        before the answer goes back: the client's next request sees what the hook did (mined a
+        block, reverted a snapshot). `when(result)` filters on the node's result; `times=None`
+        keeps the hook until clear_overrides()."""
+        with self._lock:
+            self._after.setdefault(method, []).append(_After(hook, when, times))
+
+    def clear_overrides(self) -> None:
+        with self._lock:
+            self._overrides.clear()
+            self._after.clear()
+
     def clear_faults(self) -> None:
+        self.clear_overrides()
         with self._lock:
             self._queued.clear()
             self._max_log_blocks = None
@@ -451,6 +481,7 @@ def _handler_for(proxy: RpcFaultProxy) -> type[BaseHTTPRequestHandler]:
             status, content = proxy._forward(body)
             if status == HTTP_OK:
                 content = proxy._truncated(payload, content)
+                content = proxy._run_after_hooks(payload, content)
             self._send(status, content)
 
         def _inject(self, fault: Fault, payload: Any) -> None:

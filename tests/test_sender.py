@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from web3 import Web3
 
 from intmax_core.chain import fees
@@ -32,16 +32,19 @@ from intmax_core.chain.sender import (
     TransactionSender,
     TxOutcome,
 )
+from intmax_core.chain.signer_lock import SignerLockLost
 from intmax_core.chain.signers import Signer, SignerError
 from intmax_core.warehouse.engine import make_engine
 from intmax_core.warehouse.ledger import TransactionStatus, transaction_attempts, transactions
+from intmax_core.warehouse.ledger_repository import LedgerRepository
 from intmax_core.warehouse.migrate import upgrade
 from intmax_devnet.accounts import ROLE_INDEXES, account, role
 from intmax_devnet.anvil import DEVNET_MNEMONIC, start_anvil
 from intmax_devnet.deploy_l1 import L1_MESSENGER, LIQUIDITY, deploy_l1
-from intmax_devnet.deployer import contract_abi, contract_at, deploy_contract
+from intmax_devnet.deployer import contract_abi, contract_at, deploy_contract, transact
 from intmax_devnet.devnet import web3_for
 from tests.conftest import PROJECT_ROOT
+from tests.rpc_fault_proxy import HTTP_503, RpcFaultProxy, rpc_error
 
 L1_CHAIN_ID = 31337
 L2_CHAIN_ID = 534352
@@ -123,10 +126,19 @@ def funded_signer(*chains: Chain) -> tuple[Signer, str]:
     return Signer.from_private_key(devnet_account.private_key), devnet_account.private_key
 
 
-def make_sender(chain: Chain, engine: Engine, signer: Signer, **policy: object) -> TransactionSender:
+def make_sender(
+    chain: Chain, engine: Engine, signer: Signer, *, via: RpcFaultProxy | None = None, **policy: object
+) -> TransactionSender:
+    """A sender on `chain`, or through the fault proxy `via` (with short RPC retries, so that an
+    injected outage surfaces in a fraction of a second)."""
     settings = {**FAST, "fee_mode": chain.fee_mode, **policy}
+    client = (
+        RpcClient([via.url], name=f"chain {chain.chain_id}", max_attempts=2, backoff_base=0.01, backoff_max=0.02)
+        if via is not None
+        else RpcClient([chain.rpc_url], name=f"chain {chain.chain_id}")
+    )
     return TransactionSender(
-        RpcClient([chain.rpc_url], name=f"chain {chain.chain_id}"),
+        client,
         engine,
         signer,
         chain.chain_id,
@@ -284,7 +296,9 @@ def test_revert_at_estimation_is_decoded_and_never_broadcast(l1: Chain, engine: 
     # No deposit exists: relaying up to id 5 is out of the queue's range [front=1, last=0].
     outcome = sender.send("relay_deposits", "up-to-5", l1.contracts[LIQUIDITY], relay_deposits_call(l1, 5))
 
-    assert outcome.status is TransactionStatus.REVERTED and not outcome.ok
+    # Not declared "already done" or "may succeed later" for this purpose: parked, never broadcast.
+    assert outcome.status is TransactionStatus.PARKED and not outcome.ok
+    assert outcome.parked_reason == "reverted at gas estimation: OutOfRange('5', '1', '0')"
     assert (outcome.error_selector, outcome.error_name, outcome.error_args) == (
         "0x4a0dd9bd",
         "OutOfRange",
@@ -313,7 +327,7 @@ def test_onchain_revert_is_replayed_and_decoded(l1: Chain, engine: Engine) -> No
         "relay_deposits", "on-chain", l1.contracts[LIQUIDITY], relay_deposits_call(l1, 7), gas_limit=300_000
     )
 
-    assert outcome.status is TransactionStatus.REVERTED
+    assert outcome.status is TransactionStatus.PARKED
     assert l1.receipt(outcome.tx_hash)["status"] == "0x0"
     assert outcome.block_number == int(l1.receipt(outcome.tx_hash)["blockNumber"], 16)
     assert (outcome.error_name, outcome.error_args) == ("OutOfRange", ["7", "1", "0"])
@@ -338,7 +352,7 @@ def test_string_revert_and_already_executed_message(l2: Chain, engine: Engine, g
     assert first.status is TransactionStatus.CONFIRMED
 
     again = sender.send("relay_message", f"{message_nonce}-again", messenger, call, gas_limit=gas_limit)
-    assert again.status is TransactionStatus.REVERTED
+    assert again.status is TransactionStatus.PARKED
     assert (again.error_selector, again.error_name) == ("0x08c379a0", "Error")
     assert again.error_args == [MESSAGE_ALREADY_EXECUTED]
 
@@ -381,7 +395,7 @@ def test_stuck_transaction_is_replaced_with_the_same_nonce(chain: Chain, engine:
     attempts = attempts_of(engine, ledger_row(engine, "test_transfer", "stuck")["id"])
     assert outcome.status is TransactionStatus.CONFIRMED and outcome.nonce == start
     assert {a["nonce"] for a in attempts} == {start}
-    # The fee bump of services.md 2.3: attempt k scaled by 1 + k * 0.3, never below the previous one.
+    # The fee bump of docs/protocol.md §2: attempt k scaled by 1 + k * 0.3, never below the previous one.
     first, second = pending
     if chain.fee_mode == "legacy":
         node = fees.LegacyNodeFees(base_fee, gas_price, tip)
@@ -525,3 +539,317 @@ def test_secrets_never_reach_logs_errors_or_ledger(l1: Chain, engine: Engine, ca
     assert "secret-check" in haystack  # the dump did capture the ledger
     for secret in secrets:
         assert secret.lower() not in haystack
+
+
+# ------------------------------------------------------------------- reconciliation under faults
+
+
+def crash_after_broadcast(chain: Chain, engine: Engine, warehouse_url: str, private_key: str, key: str) -> None:
+    """A worker process broadcasts `key`'s transfer and is SIGKILLed before it can see a receipt.
+
+    Call with automine off: the transaction is left in the mempool."""
+    worker = spawn_worker(chain, warehouse_url, private_key, [key], receipt_timeout_seconds=60.0)
+
+    def broadcast() -> bool:
+        with engine.connect() as connection:
+            hashes = connection.execute(select(transaction_attempts.c.tx_hash)).scalars().all()
+        return any(chain.rpc("eth_getTransactionByHash", [h]) for h in hashes)
+
+    wait_until(broadcast, what="the worker's broadcast")
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.communicate(timeout=10)
+    assert worker.returncode == -signal.SIGKILL
+
+
+def mined_attempts(chain: Chain, engine: Engine, row_id: int) -> list[str]:
+    return [a["tx_hash"] for a in attempts_of(engine, row_id) if chain.receipt(a["tx_hash"])]
+
+
+def pending_nonce(chain: Chain, address: str) -> int:
+    return int(chain.rpc("eth_getTransactionCount", [address, "pending"]), 16)
+
+
+@pytest.mark.parametrize(
+    ("answer", "warehouse_url"),
+    [("http-503", "sqlite"), ("rpc-error", "postgresql"), ("null", "sqlite"), ("null", "postgresql")],
+    indirect=["warehouse_url"],
+)
+def test_unreadable_receipts_after_a_crash_never_resend(
+    l1: Chain, engine: Engine, warehouse_url: str, answer: str
+) -> None:
+    """Bug: a receipt lookup that failed (or a lagging node's null) counted as "not mined"; the
+    nonce had moved, so the row was dropped and the transfer sent again with a new nonce."""
+    signer, private_key = funded_signer(l1)
+    start = l1.nonce(signer.address)
+    with automine_off(l1):
+        crash_after_broadcast(l1, engine, warehouse_url, private_key, "unreadable")
+        l1.rpc("evm_mine")  # mined after the crash: the worker never saw it
+    row = ledger_row(engine, "test_transfer", "unreadable")
+    (attempt,) = attempts_of(engine, row["id"])
+
+    with RpcFaultProxy(l1.rpc_url) as proxy:
+        if answer == "null":
+            proxy.override("eth_getTransactionReceipt", result=None)  # a backend that has not seen it
+        else:
+            fault = HTTP_503 if answer == "http-503" else rpc_error(-32603, "internal error")
+            proxy.override("eth_getTransactionReceipt", fault=fault)
+        sender = make_sender(l1, engine, signer, via=proxy)
+
+        unknown = sender.send("test_transfer", "unreadable", RECIPIENT, b"", value=1)
+
+        assert unknown.status is TransactionStatus.SENT and not unknown.ok
+        assert "outcome unknown" in (unknown.last_error or "")
+        assert proxy.methods["eth_sendRawTransaction"] == 0
+        after = ledger_row(engine, "test_transfer", "unreadable")
+        assert (after["status"], after["nonce"], after["attempts"]) == ("sent", start, 1)
+        assert pending_nonce(l1, signer.address) == start + 1
+
+        proxy.clear_overrides()  # the node heals
+        healed = sender.send("test_transfer", "unreadable", RECIPIENT, b"", value=1)
+
+    assert healed.status is TransactionStatus.CONFIRMED and healed.tx_hash == attempt["tx_hash"]
+    assert mined_attempts(l1, engine, row["id"]) == [attempt["tx_hash"]]
+    assert pending_nonce(l1, signer.address) == start + 1  # exactly one transfer, ever
+
+
+def test_mined_between_the_receipt_lookup_and_the_nonce_read_is_not_resent(
+    l1: Chain, engine: Engine, warehouse_url: str
+) -> None:
+    """Bug: reconciliation read receipts, then the nonce; a transaction mined in between looked
+    like "nonce used by another transaction", and the row was dropped and sent again."""
+    signer, private_key = funded_signer(l1)
+    start = l1.nonce(signer.address)
+    with automine_off(l1), RpcFaultProxy(l1.rpc_url) as proxy:
+        crash_after_broadcast(l1, engine, warehouse_url, private_key, "race")
+        # The crashed worker's transaction is mined right after the first receipt lookup is answered.
+        proxy.after("eth_getTransactionReceipt", lambda request, response: l1.rpc("evm_mine") and None)
+        outcome = make_sender(l1, engine, signer, via=proxy).send("test_transfer", "race", RECIPIENT, b"", value=1)
+
+    row = ledger_row(engine, "test_transfer", "race")
+    assert outcome.status is TransactionStatus.CONFIRMED and outcome.nonce == start
+    assert mined_attempts(l1, engine, row["id"]) == [outcome.tx_hash]
+    assert pending_nonce(l1, signer.address) == start + 1
+
+
+def test_receipt_removed_by_a_reorg_is_not_confirmed(l1: Chain, engine: Engine) -> None:
+    """Bug: the depth was the head minus the receipt's block, whatever the receipt's source: a
+    receipt read just before a reorg (or served afterwards by a lagging node) was confirmed."""
+    signer, _ = funded_signer(l1)
+    start = l1.nonce(signer.address)
+    snapshot = l1.rpc("evm_snapshot")
+    stale: list[dict] = []
+
+    def reorg(request: dict, response: dict) -> None:
+        # The receipt was just seen at depth 1; the block is then reorged away and the chain
+        # grows two blocks without it. A lagging backend keeps serving the old receipt.
+        stale.append(response["result"])
+        assert l1.rpc("evm_revert", [snapshot]) is True
+        l1.rpc("evm_mine")
+        l1.rpc("evm_mine")
+        proxy.override("eth_getTransactionReceipt", result=response["result"])
+
+    with RpcFaultProxy(l1.rpc_url) as proxy:
+        proxy.after("eth_getTransactionReceipt", reorg, when=lambda result: result is not None)
+        sender = make_sender(l1, engine, signer, via=proxy, confirmations=2, receipt_timeout_seconds=1.0)
+        outcome = sender.send("test_transfer", "reorged", RECIPIENT, b"", value=1)
+        (receipt,) = stale
+        assert outcome.status is not TransactionStatus.CONFIRMED
+        assert ledger_row(engine, "test_transfer", "reorged")["status"] != "confirmed"
+        assert l1.receipt(receipt["transactionHash"]) is None and l1.nonce(signer.address) == start
+
+        # Later, with the lagging backend gone, the row is reconciled: resumed on its nonce.
+        proxy.clear_overrides()
+        stop = threading.Event()
+
+        def mine_until_stopped() -> None:  # blocks keep coming, so the replacement gets 2 deep
+            while not stop.wait(0.2):
+                l1.rpc("evm_mine")
+
+        miner = threading.Thread(target=mine_until_stopped)
+        miner.start()
+        try:
+            final = sender.send("test_transfer", "reorged", RECIPIENT, b"", value=1)
+        finally:
+            stop.set()
+            miner.join()
+
+    row = ledger_row(engine, "test_transfer", "reorged")
+    assert final.status is TransactionStatus.CONFIRMED and final.nonce == start
+    assert mined_attempts(l1, engine, row["id"]) == [final.tx_hash]
+    assert l1.nonce(signer.address) == start + 1
+
+
+@pytest.mark.parametrize(
+    ("replay", "warehouse_url"),
+    [("trace", "sqlite"), ("trace", "postgresql"), ("parent-block-call", "sqlite")],
+    indirect=["warehouse_url"],
+)
+def test_status_zero_receipt_is_replayed_against_the_state_before_it(
+    l1: Chain, engine: Engine, warehouse_url: str, replay: str
+) -> None:
+    """Bug: a mined revert was replayed with eth_call at its own block, i.e. after every
+    transaction of that block: here a deposit later in the same block changes the error."""
+    relayer = Signer.from_private_key(role("deposit_analyzer").private_key)
+    liquidity = contract_at(l1.w3, "Liquidity", l1.contracts[LIQUIDITY])
+    depositor = Web3.to_checksum_address(role("builder").address)
+    relay_call = relay_deposits_call(l1, 7)
+    snapshot = l1.rpc("evm_snapshot")
+    result: list[TxOutcome] = []
+    try:
+        with RpcFaultProxy(l1.rpc_url) as proxy:
+            if replay == "parent-block-call":  # a node without the debug namespace
+                proxy.override("debug_traceTransaction", fault=rpc_error(-32601, "method not found"))
+            sender = make_sender(l1, engine, relayer, via=proxy)
+            with automine_off(l1):
+                thread = threading.Thread(
+                    target=lambda: result.append(
+                        sender.send("relay_deposits", "pre-state", l1.contracts[LIQUIDITY], relay_call, 0, 300_000)
+                    )
+                )
+                thread.start()
+                wait_until(lambda: pending_nonce(l1, relayer.address) > l1.nonce(relayer.address), what="broadcast")
+                # Same block, after the relay (anvil orders by fee; this one bids the least that the
+                # next block accepts): the queue gets a deposit.
+                base_fee = int(l1.rpc("eth_getBlockByNumber", ["latest", False])["baseFeePerGas"], 16)
+                deposit = liquidity.functions.depositNativeToken(os.urandom(32), b"", b"").transact(
+                    {
+                        "from": depositor,
+                        "value": 10**15,
+                        "maxPriorityFeePerGas": 1,
+                        "maxFeePerGas": base_fee * 9 // 8 + 2,
+                    }
+                )
+                l1.rpc("evm_mine")
+                thread.join(timeout=30)
+        (outcome,) = result
+        mined, deposited = l1.receipt(outcome.tx_hash), l1.receipt("0x" + deposit.hex().removeprefix("0x"))
+        assert mined["status"] == "0x0" and deposited["status"] == "0x1"
+        assert mined["blockNumber"] == deposited["blockNumber"]
+        assert int(mined["transactionIndex"], 16) < int(deposited["transactionIndex"], 16)
+        # The state it ran on had no deposit: OutOfRange(7, front 1, last 0), not last 1.
+        assert outcome.status is TransactionStatus.PARKED
+        assert (outcome.error_name, outcome.error_args) == ("OutOfRange", ["7", "1", "0"])
+        if replay == "parent-block-call":
+            assert proxy.methods["debug_traceTransaction"] == 1
+        # What the old replay at the transaction's own block would have said:
+        call = {"from": relayer.address, "to": l1.contracts[LIQUIDITY], "data": "0x" + relay_call.hex()}
+        post = l1.w3.provider.make_request("eth_call", [call, mined["blockNumber"]])["error"]
+        assert ERRORS.decode(bytes.fromhex(post["data"][2:])).json_args() == ["7", "1", "1"]
+    finally:
+        assert l1.rpc("evm_revert", [snapshot]) is True
+
+
+def test_failed_row_keeps_its_nonce_while_its_transaction_is_pending(l2: Chain, engine: Engine) -> None:
+    """Bug: only pending/sent rows reserved their nonce; a `failed` row's transaction still in the
+    mempool was replaced by the next action (or blocked it as underpriced)."""
+    signer, _ = funded_signer(l2)
+    start = l2.nonce(signer.address)
+    later: list[TxOutcome] = []
+    with automine_off(l2):
+        stuck = make_sender(l2, engine, signer, max_attempts=1, receipt_timeout_seconds=0.3)
+        failed = stuck.send("test_transfer", "failed-first", RECIPIENT, b"", value=1)
+        assert failed.status is TransactionStatus.FAILED and failed.nonce == start
+        thread = threading.Thread(
+            target=lambda: later.append(make_sender(l2, engine, signer).send("test_transfer", "next", RECIPIENT, b""))
+        )
+        thread.start()
+        wait_until(lambda: attempt_count(engine, "next") >= 1, what="the next action's attempt")
+        first_attempt = attempts_of(engine, ledger_row(engine, "test_transfer", "next")["id"])[0]
+        assert first_attempt["nonce"] == start + 1  # past the failed row's pending transaction
+        l2.rpc("evm_mine")
+        thread.join(timeout=30)
+    (next_outcome,) = later
+    assert next_outcome.status is TransactionStatus.CONFIRMED and next_outcome.nonce == start + 1
+    # The failed row's own transaction was mined meanwhile: its next send reconciles, sends nothing.
+    again = stuck.send("test_transfer", "failed-first", RECIPIENT, b"", value=1)
+    assert again.status is TransactionStatus.CONFIRMED and again.tx_hash == failed.tx_hash and again.attempts == 1
+    assert l2.nonce(signer.address) == start + 2
+
+
+def test_signer_lock_is_reasserted_before_every_broadcast(l1: Chain, postgres_url: str) -> None:
+    """Bug: a PostgreSQL session advisory lock ends silently with its connection; the sender
+    broadcast anyway, while another sender could hold the lock and use the same nonce."""
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    admin = make_engine(postgres_url)
+    signer, _ = funded_signer(l1)
+    start = l1.nonce(signer.address)
+
+    def terminate_lock_session(request: dict, response: dict) -> None:
+        with admin.connect() as connection:
+            terminated = connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            ).scalars()
+            assert list(terminated) == [True]
+
+    try:
+        with RpcFaultProxy(l1.rpc_url) as proxy:
+            # The fee read comes right before signing: the lock's session dies in between.
+            proxy.after("eth_getBlockByNumber", terminate_lock_session)
+            sender = make_sender(l1, engine, signer, via=proxy)
+            with pytest.raises(SignerLockLost):
+                sender.send("test_transfer", "lock-lost", RECIPIENT, b"", value=1)
+            assert proxy.methods["eth_sendRawTransaction"] == 0
+            assert pending_nonce(l1, signer.address) == start
+            row = ledger_row(engine, "test_transfer", "lock-lost")
+            (attempt,) = attempts_of(engine, row["id"])
+            assert attempt["broadcast_error"].startswith("not broadcast:")
+
+            # With a fresh lock the row resumes on its nonce (its unbroadcast attempt is reconciled).
+            outcome = sender.send("test_transfer", "lock-lost", RECIPIENT, b"", value=1)
+        assert outcome.status is TransactionStatus.CONFIRMED and outcome.nonce == start
+        assert mined_attempts(l1, engine, row["id"]) == [outcome.tx_hash]
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+def test_reverts_are_already_done_retryable_or_parked_and_parked_rows_can_be_requeued(
+    l1: Chain, engine: Engine, warehouse_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Bug: every revert at estimation was a final `reverted`: a call that would succeed later was
+    never retried, and a queue retrying it from outside blocked on it forever."""
+    from intmax_cli.main import main
+
+    relayer = Signer.from_private_key(role("deposit_analyzer").private_key)
+    sender = make_sender(l1, engine, relayer)
+    liquidity = l1.contracts[LIQUIDITY]
+    relay_one = relay_deposits_call(l1, 1)
+    snapshot = l1.rpc("evm_snapshot")
+    try:
+        # May succeed later: no deposit yet. The row is retryable and nothing was broadcast.
+        early = sender.send("relay_deposits", "retry", liquidity, relay_one, 1, retryable_reverts={"OutOfRange"})
+        assert early.status is TransactionStatus.FAILED and early.error_name == "OutOfRange"
+        assert (early.nonce, early.attempts) == (None, 0)
+        contract = contract_at(l1.w3, "Liquidity", liquidity)
+        transact(
+            l1.w3, contract.functions.depositNativeToken(os.urandom(32), b"", b""), role("builder").address, value=1
+        )
+        rollup = Web3.to_checksum_address(RECIPIENT)  # any address: the mock messenger only emits SentMessage
+        transact(l1.w3, contract.functions.updateRollupContract(rollup), role("deployer").address)
+        done = sender.send("relay_deposits", "retry", liquidity, relay_one, 1, retryable_reverts={"OutOfRange"})
+        assert done.status is TransactionStatus.CONFIRMED and done.attempts == 1
+
+        # Already done: the same relay again is out of range now, which this purpose declares success.
+        settled = sender.send("relay_deposits", "again", liquidity, relay_one, 1, success_reverts={"OutOfRange"})
+        assert settled.status is TransactionStatus.SETTLED and settled.ok and settled.attempts == 0
+
+        # Never will: parked, returned unchanged by later sends, until an operator re-queues it.
+        parked = sender.send("relay_deposits", "stuck", liquidity, relay_one, 1)
+        assert parked.parked and parked.error_name == "OutOfRange" and parked.parked_reason
+        assert sender.send("relay_deposits", "stuck", liquidity, relay_one, 1) == parked
+
+        monkeypatch.setenv("INTMAX_DATABASE_URL", warehouse_url)
+        assert main(["tx", "list", "--status", "parked"]) == 0
+        listed = capsys.readouterr().out.splitlines()
+        assert len(listed) == 1 and listed[0].startswith("relay_deposits\tstuck\tparked\t")
+        assert main(["tx", "requeue", "relay_deposits", "stuck"]) == 0
+        assert main(["tx", "requeue", "relay_deposits", "stuck"]) == 1  # no longer parked
+        assert LedgerRepository(engine).find("relay_deposits", "stuck")["status"] == "failed"
+        retried = sender.send("relay_deposits", "stuck", liquidity, relay_one, 1, success_reverts={"OutOfRange"})
+        assert retried.status is TransactionStatus.SETTLED
+    finally:
+        assert l1.rpc("evm_revert", [snapshot]) is True

@@ -1,8 +1,11 @@
 """Devnet-only mock relayers: deliver L1->L2 and L2->L1 messenger messages between the mock messengers.
 
 Each direction is a job (one op) and a sensor. The sensor only reads the warehouse (indexed
-SentMessage rows not yet in the transaction ledger) and requests a run when there is something
-to deliver; the job sends through the transaction sender, which makes delivery exactly-once.
+SentMessage rows neither delivered nor parked in the transaction ledger) and requests a run when
+there is something to deliver; the job sends through the transaction sender, which makes
+delivery exactly-once. A parked message does not fail the run (later messages went on; the
+sender's ERROR line and the `no_parked_transactions` check are the alert); a retryable failure
+does, and a later tick retries it.
 """
 
 import dagster as dg
@@ -24,7 +27,7 @@ ACTIVE_RUN_STATUSES = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
-# The originals' mock relayers bump gas by 0.2 per attempt (reference/services.md 2.3).
+# The originals' mock relayers bump gas by 0.2 per attempt (docs/protocol.md §2).
 MOCK_RELAYER_STEP = fees.RELAYER_STEP
 # Receipt wait of the originals' relayers (15 s in the processor, 30 s in the function services).
 RECEIPT_TIMEOUT_SECONDS = 30.0
@@ -44,6 +47,7 @@ def _report(context: dg.OpExecutionContext, direction: str, report: RelayReport)
             "relayed_nonces": str(report.relayed),
             "relayed": len(report.relayed),
             "already_executed": report.already_done,
+            "parked": str(report.parked),
             "failed": str(report.failed),
         }
     )
@@ -96,7 +100,6 @@ def build_mock_relayers(settings: Settings) -> tuple[list[dg.JobDefinition], lis
             report = mock_relayers.relay_l2_to_l1(
                 warehouse.engine,
                 _sender(settings, warehouse, l1, l1_client, "eip1559"),
-                l1_client,
                 l2_chain_id=l2.verified_chain_id(l2_client),
                 l2_messenger=addresses["l2_scroll_messenger_address"],
                 l1_messenger=addresses["l1_scroll_messenger_address"],

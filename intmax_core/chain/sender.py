@@ -1,77 +1,92 @@
-"""The transaction sender: every write to a chain goes through here (DESIGN.md "Writes to chains").
+"""The transaction sender: every write to a chain goes through `TransactionSender.send`.
 
-For one logical action, identified by (purpose, idempotency_key):
+For one logical action, identified by (purpose, idempotency_key), and under a lock on (chain id,
+signer) that holds across processes:
 
-1. Under a lock on (chain id, signer) that holds across processes, the action's ledger row is
-   read or written and committed (`transactions`, status `pending`).
-2. A row already `confirmed`, `settled` or `reverted` is returned as it is: nothing is sent twice.
-   A row left `pending`/`sent`/`failed` by an earlier call (or a crashed process) is reconciled
-   first: the receipt of every attempt ever broadcast is looked up (a replacement may have lost
-   to the original); if one was mined it is recorded and nothing is sent. If none was mined but
-   the chain nonce moved past the row's nonce, another transaction used it: the row is `dropped`
-   and starts over with a new nonce. Otherwise its nonce is still free and the action resumes on
-   it with a bumped fee, so at most one of its transactions can ever be mined.
-3. Gas is estimated (unless fixed). A revert at estimation is decoded by custom-error selector
-   and recorded as `reverted` (or `settled` when the caller declared it success-equivalent),
-   with no broadcast.
-4. Each attempt is signed locally, recorded in `transaction_attempts` and committed, then
-   broadcast raw. Fees follow intmax_core.chain.fees (EIP-1559 on L1, legacy type 0 on Scroll).
-5. The receipt is awaited (timeout, N confirmations). On timeout the next attempt replaces the
-   transaction: same nonce, higher fee. A status-0 receipt is replayed with eth_call at its
-   block to recover the revert data, then decoded.
+1. The action's ledger row is read or written and committed (`pending`). A row `confirmed`,
+   `settled`, `parked` (or a pre-0005 `reverted`) is returned as it is: nothing is sent twice,
+   and a parked action waits for an operator.
+2. A row with attempts at its nonce (left `sent` or `failed` by an earlier call, or a crash) is
+   reconciled with the chain first (intmax_core.chain.reconciler): mined -> its result is
+   recorded and nothing is sent; nonce still free -> the action resumes on that nonce with a
+   bumped fee (a replacement: at most one of its transactions can ever be mined); nonce
+   positively taken by another transaction -> the row is `dropped` and starts over with a new
+   nonce; anything unknown (receipts unreadable, a lagging node) -> the row is left as it is and
+   returned, and the next `send` of the key reconciles again.
+3. Gas is estimated (unless fixed). A revert is classified per purpose
+   (intmax_core.chain.send_policy): already done -> `settled`; may succeed later -> `failed` (retryable); anything
+   else -> `parked`, with an ERROR log line. Nothing is broadcast.
+4. A new nonce is the chain's `latest` count, raised past other rows of the signer whose
+   transactions a node still has, whatever their status (a `failed` row's last attempt may sit
+   in a mempool).
+5. Each attempt is signed, recorded in `transaction_attempts` and committed; the signer lock is
+   re-asserted (intmax_core.chain.signer_lock: a PostgreSQL session lock can vanish with its
+   connection); only then is it broadcast (intmax_core.chain.broadcast).
+6. The receipt is awaited. On timeout the chain is asked again (step 2) and the transaction is
+   replaced on the same nonce with a higher fee. A receipt counts at the policy's confirmation
+   depth and only while its block is canonical; a status-0 receipt is replayed against the
+   state before the transaction (intmax_core.chain.revert_replay) and classified as in 3. An
+   optional receipt check (`receipt_check`) parks a successful transaction whose effect failed
+   (the L1 messenger's FailedRelayedMessage).
 
-Locking (intmax_core.chain.signer_lock): a PostgreSQL advisory lock or a file lock next to the
-SQLite file, released when the holding process dies. The lock is held for the whole `send` (receipt wait included): one
-signer, one sender at a time. Within the lock the nonce is the chain's `latest` count, raised
-past any other row of this signer that is still `pending`/`sent` with a transaction the node
-knows (a crashed process's transaction still in the mempool).
-
-Keys never leave intmax_core.chain.signers: only addresses, hashes and node messages reach the
-ledger, exceptions and logs.
+This module decides; intmax_core.chain.outcomes writes each result (status, error, log line) and
+intmax_core.warehouse.ledger_repository holds all the SQL. Keys never leave
+intmax_core.chain.signers: only addresses, hashes and node messages reach the ledger, exceptions
+and logs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from eth_utils import keccak, to_checksum_address
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
 
-from intmax_core.chain import fees
-from intmax_core.chain.errors import EXECUTION_REVERTED_CODE, DecodedRevert, ErrorRegistry, revert_data
+from intmax_core.chain.broadcast import (
+    BroadcastRejection,
+    FeeOracle,
+    PreviousFees,
+    broadcast,
+    build_transaction,
+    classify_broadcast_error,
+)
+from intmax_core.chain.errors import EXECUTION_REVERTED_CODE, ErrorRegistry, revert_data
+from intmax_core.chain.outcomes import OutcomeRecorder, RowRef, TxOutcome, mined_columns
+from intmax_core.chain.reconciler import Confirmation, Mined, NonceFree, NonceTaken, Observation, Reconciler, Unknown
+from intmax_core.chain.revert_replay import replay_revert
 from intmax_core.chain.rpc import RpcClient
-from intmax_core.chain.rpc_errors import RpcError, RpcUnavailable
-from intmax_core.chain.signer_lock import signer_lock
+from intmax_core.chain.rpc_errors import RpcError
+from intmax_core.chain.send_policy import MESSAGE_ALREADY_EXECUTED, SendPolicy, revert_names
+from intmax_core.chain.signer_lock import SignerLock, SignerLockLost, signer_lock
 from intmax_core.chain.signers import Signer
-from intmax_core.warehouse.ledger import TransactionStatus, transaction_attempts, transactions
+from intmax_core.warehouse.ledger import TransactionStatus
+from intmax_core.warehouse.ledger_repository import LedgerRepository, NewAction
+
+__all__ = [
+    "MESSAGE_ALREADY_EXECUTED",
+    "BroadcastRejection",
+    "IdempotencyConflict",
+    "ReceiptCheck",
+    "SendPolicy",
+    "SenderError",
+    "SignerLockLost",
+    "TransactionSender",
+    "TxOutcome",
+    "classify_broadcast_error",
+]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_ATTEMPTS = 5  # the originals' TRANSACTION_MAX_RETRIES
-DEFAULT_RECEIPT_TIMEOUT_SECONDS = 30.0  # the function services' wait; the withdrawal processor used 15 s
-DEFAULT_CONFIRMATIONS = 1
-DEFAULT_POLL_INTERVAL_SECONDS = 0.5
-# Another sender of the same signer may hold the lock through max_attempts receipt waits.
-DEFAULT_LOCK_TIMEOUT_SECONDS = 600.0
-# Fallback tip when a node answers neither eth_maxPriorityFeePerGas nor eth_feeHistory (ethers' default).
-FALLBACK_PRIORITY_FEE_WEI = 10**9
-FEE_HISTORY_BLOCKS = 5
-FEE_HISTORY_PERCENTILE = 50
-# The string revert of the Scroll messengers for a message relayed before (reference/contracts.md 7).
-MESSAGE_ALREADY_EXECUTED = "Message was already successfully executed"
-
-FINAL_STATUSES = frozenset({TransactionStatus.CONFIRMED, TransactionStatus.SETTLED, TransactionStatus.REVERTED})
-# Rows whose nonce may still be taken by a transaction of theirs waiting in a mempool.
-IN_FLIGHT_STATUSES = (TransactionStatus.PENDING, TransactionStatus.SENT)
+# Rows `send` returns unchanged: done, or waiting for an operator.
+RETURNED_AS_IS = frozenset(
+    {TransactionStatus.CONFIRMED, TransactionStatus.SETTLED, TransactionStatus.REVERTED, TransactionStatus.PARKED}
+)
+# Given a successful receipt, what went wrong (an error name for the ledger), or None if nothing did.
+ReceiptCheck = Callable[[Mapping[str, Any]], str | None]
 
 
 class SenderError(RuntimeError):
@@ -82,124 +97,13 @@ class IdempotencyConflict(SenderError):
     """The idempotency key is already used by a different transaction."""
 
 
-@dataclass(frozen=True)
-class SendPolicy:
-    """How hard to try (reference/services.md 2.3). Build one per use: L1 EIP-1559 or L2 legacy."""
-
-    fee_mode: Literal["eip1559", "legacy"] = "eip1559"
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    gas_multiplier_step: Decimal = fees.FUNCTION_SERVICES_STEP
-    scroll_gas_multiplier: Decimal = fees.DEFAULT_SCROLL_GAS_MULTIPLIER
-    receipt_timeout_seconds: float = DEFAULT_RECEIPT_TIMEOUT_SECONDS
-    confirmations: int = DEFAULT_CONFIRMATIONS
-    poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS
-    lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS
-    # Reverts that mean "already done": Error(string) reasons, or 4-byte selectors ("0x1234abcd").
-    success_reverts: frozenset[str] = frozenset()
-    # The most this sender pays per gas (legacy gas price, or EIP-1559 max fee), whatever the
-    # formulas say. The originals' formulas scale the node's suggestion, and a node whose
-    # suggestion follows recent tips (anvil, a quiet chain) feeds them their own last bid: without
-    # a ceiling the price compounds with every transaction. None = no ceiling.
-    max_fee_per_gas: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.confirmations < 1:
-            raise ValueError("max_attempts and confirmations must be at least 1")
-
-
-@dataclass(frozen=True)
-class TxOutcome:
-    purpose: str
-    idempotency_key: str
-    status: TransactionStatus
-    tx_hash: str | None
-    nonce: int | None
-    block_number: int | None
-    attempts: int
-    error_selector: str | None = None
-    error_name: str | None = None
-    error_args: list[Any] | None = None
-    last_error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """The action is done on chain (mined with success, or the chain already reflected it)."""
-        return self.status in (TransactionStatus.CONFIRMED, TransactionStatus.SETTLED)
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> TxOutcome:
-        return cls(
-            purpose=row["purpose"],
-            idempotency_key=row["idempotency_key"],
-            status=TransactionStatus(row["status"]),
-            tx_hash=row["tx_hash"],
-            nonce=row["nonce"],
-            block_number=row["block_number"],
-            attempts=row["attempts"],
-            error_selector=row["error_selector"],
-            error_name=row["error_name"],
-            error_args=row["error_args"],
-            last_error=row["last_error"],
-        )
-
-
-class BroadcastRejection(enum.Enum):
-    """Why eth_sendRawTransaction refused a transaction."""
-
-    ALREADY_KNOWN = "already_known"  # the node has this exact transaction: as good as accepted
-    NONCE_TOO_LOW = "nonce_too_low"  # something was mined at this nonce: reconcile
-    UNDERPRICED = "underpriced"  # replacement or pool-minimum fee too low: bump and retry
-    REVERTED = "reverted"  # the node simulated it and it reverts
-    OTHER = "other"  # insufficient funds, gas limit, malformed...: give up for now
-
-
-# Codes under which nodes report txpool rejections: geth and Scroll's l2geth use -32000 ("server
-# error") for all of them, anvil and reth -32003 ("transaction rejected", EIP-1474), Nethermind
-# and OpenEthereum -32010. The code says "rejected", never why, so for these codes only, the
-# reason is read from the message: the txpool's error constants (geth core/txpool/errors.go and
-# core/error.go), which the other clients reproduce verbatim for compatibility.
-TXPOOL_REJECTION_CODES = frozenset({-32000, -32003, -32010})
-TXPOOL_REASONS: tuple[tuple[str, BroadcastRejection], ...] = (
-    ("already known", BroadcastRejection.ALREADY_KNOWN),  # geth ErrAlreadyKnown
-    ("known transaction", BroadcastRejection.ALREADY_KNOWN),  # older geth, Nethermind
-    ("transaction already imported", BroadcastRejection.ALREADY_KNOWN),  # anvil
-    ("nonce too low", BroadcastRejection.NONCE_TOO_LOW),  # geth ErrNonceTooLow
-    ("replacement transaction underpriced", BroadcastRejection.UNDERPRICED),  # geth ErrReplaceUnderpriced
-    ("transaction underpriced", BroadcastRejection.UNDERPRICED),  # geth ErrUnderpriced (pool minimum)
-    ("max fee per gas less than block base fee", BroadcastRejection.UNDERPRICED),  # geth ErrFeeCapTooLow
-)
-
-
-def classify_broadcast_error(error: RpcError) -> BroadcastRejection:
-    if error.code == EXECUTION_REVERTED_CODE:
-        return BroadcastRejection.REVERTED
-    if error.code in TXPOOL_REJECTION_CODES:
-        message = error.message.lower()
-        for prefix, rejection in TXPOOL_REASONS:
-            if message.startswith(prefix):
-                return rejection
-    return BroadcastRejection.OTHER
-
-
-@dataclass
-class _Action:
-    row_id: int
-    purpose: str
-    idempotency_key: str
+@dataclass(kw_only=True)
+class _Action(RowRef):
     to: str
     data: bytes
     value: int
     gas_limit: int | None
-    success_reverts: frozenset[str]
-    log: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _AttemptFees:
-    tx_type: int
-    gas_price: int | None = None
-    max_fee_per_gas: int | None = None
-    max_priority_fee_per_gas: int | None = None
+    receipt_check: ReceiptCheck | None
 
 
 class TransactionSender:
@@ -221,6 +125,10 @@ class TransactionSender:
         self.chain_id = chain_id
         self.policy = policy or SendPolicy()
         self.errors = errors or ErrorRegistry()
+        self.ledger = LedgerRepository(engine)
+        self.reconciler = Reconciler(client, signer.address, self.policy.confirmations)
+        self.fee_oracle = FeeOracle(client, self.policy)
+        self.results = OutcomeRecorder(self.ledger)
 
     def __repr__(self) -> str:
         return f"TransactionSender(chain_id={self.chain_id}, signer={self.signer.address})"
@@ -237,243 +145,189 @@ class TransactionSender:
         gas_limit: int | None = None,
         *,
         success_reverts: Iterable[str] | None = None,
+        retryable_reverts: Iterable[str] | None = None,
+        receipt_check: ReceiptCheck | None = None,
     ) -> TxOutcome:
         """Perform the action once: send it, or return what an earlier call already recorded.
 
-        Returns the outcome for every result the chain gave (confirmed, settled, reverted, dropped
-        after a conflicting transaction, failed after max attempts or a node rejection). Raises
-        IdempotencyConflict, SignerBusy, or RpcUnavailable when the node cannot be reached at a
-        step that cannot be skipped (the ledger is left consistent; calling again resumes).
+        `success_reverts` / `retryable_reverts` override the policy's "already done" and "may
+        succeed later" reverts for this purpose; any other revert parks the row.
+
+        Returns the outcome for every result the chain gave: confirmed, settled, parked, failed
+        (retryable: after max attempts, a node rejection, a retryable revert), or the row with its
+        status unchanged (usually `sent`) and `last_error` saying why, when the chain's answer
+        cannot be read yet. Raises IdempotencyConflict, SignerBusy, SignerLockLost (nothing
+        broadcast), or RpcUnavailable / RpcError when the node cannot be asked at a step that cannot
+        be skipped (the ledger is left consistent; calling again resumes).
         """
         calldata = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data
-        accept = self.policy.success_reverts if success_reverts is None else frozenset(success_reverts)
-        with signer_lock(self.engine, self.chain_id, self.signer.address, self.policy.lock_timeout_seconds):
-            row = self._get_or_create(purpose, idempotency_key, to.lower(), calldata, value)
+        done = self.policy.success_reverts if success_reverts is None else success_reverts
+        retryable = self.policy.retryable_reverts if retryable_reverts is None else retryable_reverts
+        new = NewAction(purpose, idempotency_key, self.chain_id, self.signer.address, to.lower(), calldata, value)
+        with signer_lock(self.engine, self.chain_id, self.signer.address, self.policy.lock_timeout_seconds) as lock:
+            row, differing = self.ledger.get_or_create(new)
+            if differing:
+                raise IdempotencyConflict(
+                    f"{purpose}/{idempotency_key} is already recorded (ledger row {row['id']}) "
+                    f"with a different {', '.join(differing)}"
+                )
             action = _Action(
                 row_id=row["id"],
                 purpose=purpose,
                 idempotency_key=idempotency_key,
-                to=to.lower(),
+                to=new.to,
                 data=calldata,
                 value=value,
                 gas_limit=gas_limit,
-                success_reverts=frozenset(s.lower() if s.startswith("0x") else s for s in accept),
+                already_done=revert_names(done),
+                retryable=revert_names(retryable),
+                receipt_check=receipt_check,
                 log={"purpose": purpose, "idempotency_key": idempotency_key, "chain_id": self.chain_id},
             )
-            if TransactionStatus(row["status"]) in FINAL_STATUSES:
+            if TransactionStatus(row["status"]) in RETURNED_AS_IS:
                 logger.info("transaction already %s; not sending again", row["status"], extra=action.log)
                 return TxOutcome.from_row(row)
-            return self._drive(action, row)
+            return self._drive(action, row, lock)
 
     # ------------------------------------------------------------------------------ the flow
 
-    def _drive(self, action: _Action, row: RowMapping) -> TxOutcome:
-        nonce: int | None = None
-        if self._attempts_at(action.row_id, row["nonce"]) and row["status"] != TransactionStatus.DROPPED:
-            nonce = row["nonce"]
-            if self._find_receipt(self._hashes_at(action.row_id, nonce)) is not None:
+    def _drive(self, action: _Action, row: RowMapping, lock: SignerLock) -> TxOutcome:
+        nonce: int | None = row["nonce"]
+        if nonce is not None:  # attempts at it may be mined: reconcile before anything else
+            observation = self._observe(action.row_id, nonce)
+            if isinstance(observation, Mined):
                 logger.info("reconciled: an earlier attempt was mined", extra={**action.log, "nonce": nonce})
                 return self._conclude(action, nonce)
-            if self._chain_nonce() > nonce:
-                self._drop(action, nonce)
-                nonce = None
-            else:
+            if isinstance(observation, Unknown):
+                return self.results.unknown(action, observation.reason)
+            if isinstance(observation, NonceFree):
                 logger.info("resuming with the same nonce and a bumped fee", extra={**action.log, "nonce": nonce})
-        if nonce is None:
-            if action.gas_limit is None:
-                estimated = self._estimate_gas(action)
-                if isinstance(estimated, TxOutcome):
-                    return estimated
-                action.gas_limit = estimated
-            nonce = self._next_nonce(action.row_id)
-        elif action.gas_limit is None:
-            action.gas_limit = self._last_attempt(action.row_id)["gas_limit"]
-        return self._attempt_loop(action, nonce)
+                if action.gas_limit is None:
+                    action.gas_limit = self.ledger.attempts_at(action.row_id, nonce)[0]["gas_limit"]
+                return self._attempt_loop(action, nonce, lock)
+            self.results.drop(action, nonce, observation)
+        if action.gas_limit is None:
+            estimated = self._estimate_gas(action)
+            if isinstance(estimated, TxOutcome):
+                return estimated
+            action.gas_limit = estimated
+        return self._attempt_loop(action, self._next_nonce(action.row_id), lock)
 
-    def _attempt_loop(self, action: _Action, nonce: int) -> TxOutcome:
+    def _attempt_loop(self, action: _Action, nonce: int, lock: SignerLock) -> TxOutcome:
         assert action.gas_limit is not None
         for _ in range(self.policy.max_attempts):
-            previous = self._last_attempt(action.row_id, nonce)
-            k = self._attempts_at(action.row_id, nonce)
-            attempt_fees = self._fees(k, previous)
-            raw, tx_hash = self.signer.sign_transaction(self._transaction(action, nonce, attempt_fees))
-            attempt_id = self._record_attempt(action, nonce, tx_hash, raw, attempt_fees)
-            log = {**action.log, "nonce": nonce, "tx_hash": tx_hash, "attempt": k}
-            logger.info("broadcasting transaction", extra=log)
+            attempt_id, raw, log = self._sign_and_record(action, nonce)
             try:
-                self.client.call("eth_sendRawTransaction", ["0x" + raw.hex()])
-            except RpcUnavailable as error:
-                # It may or may not have reached a node: look for its receipt as if it had.
-                self._note_broadcast_error(attempt_id, str(error))
-            except RpcError as error:
-                self._note_broadcast_error(attempt_id, error.message)
-                rejection = classify_broadcast_error(error)
-                logger.warning("broadcast rejected: %s", rejection.value, extra={**log, "error": error.message})
-                if rejection is BroadcastRejection.UNDERPRICED:
-                    continue
-                if rejection is BroadcastRejection.NONCE_TOO_LOW:
-                    if self._find_receipt(self._hashes_at(action.row_id, nonce)) is not None:
-                        return self._conclude(action, nonce)
-                    self._drop(action, nonce)
-                    nonce = self._next_nonce(action.row_id)
-                    continue
-                if rejection is BroadcastRejection.REVERTED:
-                    decoded = self.errors.decode(revert_data(error.data) or b"")
-                    return self._record_revert(action, decoded, tx_hash=None, block=None, where="at broadcast")
-                if rejection is not BroadcastRejection.ALREADY_KNOWN:
-                    return self._fail(action, f"eth_sendRawTransaction rejected: {error.message}")
-            if self._find_receipt_within(action.row_id, nonce, self.policy.receipt_timeout_seconds):
+                lock.assert_held()
+            except SignerLockLost as lost:
+                self.ledger.note_broadcast_error(attempt_id, f"not broadcast: {lost}")
+                logger.error("signer lock lost; not broadcasting", extra=log)
+                raise
+            logger.info("broadcasting transaction", extra=log)
+            result = broadcast(self.client, raw)
+            if result.message is not None:
+                self.ledger.note_broadcast_error(attempt_id, result.message)
+            if result.rejection is not None:
+                logger.warning("broadcast rejected: %s", result.rejection.value, extra={**log, "error": result.message})
+            if result.rejection is BroadcastRejection.UNDERPRICED:
+                continue
+            if result.rejection is BroadcastRejection.REVERTED:
+                assert result.error is not None
+                decoded = self.errors.decode(revert_data(result.error.data) or b"")
+                return self.results.revert(action, decoded, where="at broadcast")
+            if result.rejection is BroadcastRejection.OTHER:
+                return self.results.fail(action, f"eth_sendRawTransaction rejected: {result.message}")
+            if result.rejection is None and self._receipt_within(action.row_id, nonce):
                 return self._conclude(action, nonce)
-            if self._chain_nonce() > nonce:
-                if self._find_receipt(self._hashes_at(action.row_id, nonce)) is not None:
-                    return self._conclude(action, nonce)
-                self._drop(action, nonce)
+            # No receipt in time, or "nonce too low": ask the chain what happened at the nonce.
+            observation = self._observe(action.row_id, nonce)
+            if isinstance(observation, Mined):
+                return self._conclude(action, nonce)
+            if isinstance(observation, Unknown):
+                return self.results.unknown(action, observation.reason)
+            if isinstance(observation, NonceTaken):
+                self.results.drop(action, nonce, observation)
                 nonce = self._next_nonce(action.row_id)
                 continue
-            logger.warning("no receipt within the timeout; replacing", extra=log)
-        return self._fail(action, f"max attempts ({self.policy.max_attempts}) reached without a receipt")
+            logger.warning("nonce still free, no receipt; replacing on the same nonce", extra=log)
+        return self.results.fail(action, f"max attempts ({self.policy.max_attempts}) reached without a receipt")
 
-    # ------------------------------------------------------------------------------- chain reads
-
-    def _chain_nonce(self) -> int:
-        return int(self.client.call("eth_getTransactionCount", [self.signer.address, "latest"]), 16)
-
-    def _estimate_gas(self, action: _Action) -> int | TxOutcome:
-        call = self._call_object(action)
-        try:
-            return int(self.client.call("eth_estimateGas", [call]), 16)
-        except RpcError as error:
-            data = revert_data(error.data)
-            if data is None and error.code != EXECUTION_REVERTED_CODE:
-                raise
-            logger.info("reverts at gas estimation; not broadcast", extra=action.log)
-            return self._record_revert(action, self.errors.decode(data or b""), tx_hash=None, block=None)
-
-    def _fees(self, attempt: int, previous: RowMapping | None) -> _AttemptFees:
-        step = self.policy.gas_multiplier_step
-        block = self.client.call("eth_getBlockByNumber", ["latest", False])
-        base_fee = int(block.get("baseFeePerGas") or "0x0", 16)
-        priority = self._priority_fee()
-        if self.policy.fee_mode == "legacy":
-            node = fees.LegacyNodeFees(base_fee, int(self.client.call("eth_gasPrice"), 16), priority)
-            prev_price = previous["gas_price"] if previous is not None else None
-            price = fees.legacy_gas_price(node, attempt, step, self.policy.scroll_gas_multiplier, prev_price)
-            return _AttemptFees(tx_type=0, gas_price=self._capped(price))
-        prev = (
-            fees.Eip1559Fees(previous["max_fee_per_gas"], previous["max_priority_fee_per_gas"])
-            if previous is not None
+    def _sign_and_record(self, action: _Action, nonce: int) -> tuple[int, bytes, dict[str, Any]]:
+        """Sign the next attempt at `nonce` and commit it to the ledger; (attempt id, raw transaction, log fields)."""
+        assert action.gas_limit is not None
+        earlier = self.ledger.attempts_at(action.row_id, nonce)
+        previous = (
+            PreviousFees(earlier[0]["gas_price"], earlier[0]["max_fee_per_gas"], earlier[0]["max_priority_fee_per_gas"])
+            if earlier
             else None
         )
-        chosen = fees.eip1559_fees(fees.node_eip1559_fees(base_fee, priority), attempt, step, prev)
-        max_fee = self._capped(chosen.max_fee_per_gas)
-        return _AttemptFees(
-            tx_type=2, max_fee_per_gas=max_fee, max_priority_fee_per_gas=min(chosen.max_priority_fee_per_gas, max_fee)
+        attempt_fees = self.fee_oracle.fees(len(earlier), previous)
+        transaction = build_transaction(
+            chain_id=self.chain_id,
+            nonce=nonce,
+            to=action.to,
+            value=action.value,
+            data=action.data,
+            gas_limit=action.gas_limit,
+            attempt_fees=attempt_fees,
         )
+        raw, tx_hash = self.signer.sign_transaction(transaction)
+        attempt_id = self.ledger.record_attempt(
+            action.row_id,
+            nonce=nonce,
+            tx_hash=tx_hash,
+            raw=raw,
+            gas_limit=action.gas_limit,
+            fee_columns=attempt_fees.columns(),
+            broadcast_block=attempt_fees.head_block,
+        )
+        return attempt_id, raw, {**action.log, "nonce": nonce, "tx_hash": tx_hash, "attempt": len(earlier)}
 
-    def _capped(self, fee_per_gas: int) -> int:
-        cap = self.policy.max_fee_per_gas
-        return fee_per_gas if cap is None else min(fee_per_gas, cap)
+    # ------------------------------------------------------------------------------ chain reads
 
-    def _priority_fee(self) -> int:
-        try:
-            return int(self.client.call("eth_maxPriorityFeePerGas"), 16)
-        except RpcError:
-            pass
-        try:
-            history = self.client.call("eth_feeHistory", [hex(FEE_HISTORY_BLOCKS), "latest", [FEE_HISTORY_PERCENTILE]])
-            rewards = sorted(int(reward[0], 16) for reward in history.get("reward") or [] if reward)
-            if rewards:
-                return rewards[len(rewards) // 2]
-        except RpcError:
-            pass
-        return FALLBACK_PRIORITY_FEE_WEI
+    def _observe(self, row_id: int, nonce: int) -> Observation:
+        attempts = self.ledger.attempts_at(row_id, nonce)
+        starts = [a["broadcast_block"] for a in attempts if a["broadcast_block"] is not None]
+        return self.reconciler.observe(nonce, [a["tx_hash"] for a in attempts], min(starts, default=None))
 
-    def _find_receipt(self, hashes: list[str]) -> dict[str, Any] | None:
-        """The receipt of whichever of `hashes` was mined (at most one can be: they share a nonce)."""
-        for tx_hash in hashes:
-            try:
-                receipt = self.client.call("eth_getTransactionReceipt", [tx_hash])
-            except RpcUnavailable:
-                continue
-            if receipt:
-                return {**receipt, "hash": tx_hash}
-        return None
+    def _hashes_at(self, row_id: int, nonce: int) -> list[str]:
+        return [attempt["tx_hash"] for attempt in self.ledger.attempts_at(row_id, nonce)]
 
-    def _find_receipt_within(self, row_id: int, nonce: int, timeout: float) -> bool:
-        """Whether any attempt at `nonce` is mined within `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while self._find_receipt(self._hashes_at(row_id, nonce)) is None:
+    def _receipt_within(self, row_id: int, nonce: int) -> bool:
+        """Whether a receipt of any attempt at `nonce` shows up within the receipt timeout."""
+        deadline = time.monotonic() + self.policy.receipt_timeout_seconds
+        while self.reconciler.find_receipt(self._hashes_at(row_id, nonce)) is None:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(self.policy.poll_interval_seconds)
         return True
 
-    def _conclude(self, action: _Action, nonce: int) -> TxOutcome:
-        """An attempt at `nonce` was mined: wait for its confirmations, then record the result.
-
-        The receipt is fetched again on every poll, so a reorg that removes it is noticed. If the
-        depth is not reached within the receipt timeout (or the receipt disappears), the row stays
-        `sent` with the block seen; the next `send` of the key reconciles it.
-        """
-        deadline = time.monotonic() + self.policy.receipt_timeout_seconds
-        while True:
-            receipt = self._find_receipt(self._hashes_at(action.row_id, nonce))
-            if receipt is not None:
-                with contextlib.suppress(RpcUnavailable):
-                    depth = self.client.block_number() - int(receipt["blockNumber"], 16) + 1
-                    if depth >= self.policy.confirmations:
-                        return self._settle_mined(action, receipt)
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(self.policy.poll_interval_seconds)
-        seen = {"tx_hash": receipt["hash"], "block_number": int(receipt["blockNumber"], 16)} if receipt else {}
-        message = f"mined but not yet {self.policy.confirmations} blocks deep" if receipt else "receipt disappeared"
-        logger.warning(message, extra={**action.log, **seen})
-        return TxOutcome.from_row(self._update(action.row_id, last_error=message, **seen))
-
-    def _replay_revert(self, action: _Action, receipt: Mapping[str, Any]) -> DecodedRevert | None:
-        """Re-run a transaction that was mined with status 0 at its block, to get its revert data."""
-        call = {**self._call_object(action), "gas": hex(action.gas_limit or int(receipt["gasUsed"], 16))}
+    def _estimate_gas(self, action: _Action) -> int | TxOutcome:
         try:
-            self.client.call("eth_call", [call, receipt["blockNumber"]])
+            return int(self.client.call("eth_estimateGas", [self._call_object(action)]), 16)
         except RpcError as error:
-            return self.errors.decode(revert_data(error.data) or b"")
-        return None
-
-    # ------------------------------------------------------------------------------- nonces
+            data = revert_data(error.data)
+            if data is None and error.code != EXECUTION_REVERTED_CODE:
+                raise
+            logger.info("reverts at gas estimation; not broadcast", extra=action.log)
+            return self.results.revert(action, self.errors.decode(data or b""), where="at gas estimation")
 
     def _next_nonce(self, row_id: int) -> int:
-        """The chain's `latest` nonce, past any other unfinished row of this signer still in a mempool.
+        """The chain's `latest` count, past other rows of this signer whose transactions a node still has.
 
-        Called under the signer lock, so any other `pending`/`sent` row of this signer was left by
-        a crashed process (or a call that raised). Its nonce stays reserved only while a node still
-        knows one of its transactions; otherwise nothing of it can be mined at that nonce without
-        being re-broadcast, and the row's own next `send` reconciles it.
+        Called under the signer lock, so any other row with a nonce at or past the count was left
+        by a crashed process, a call that raised, or a `failed`/`parked` row whose last attempt
+        may still be pending. Its nonce stays reserved while a node knows one of its transactions
+        (a transaction no node has cannot be mined without being broadcast again, and the row's
+        own next `send` reconciles it). Only a contiguous run is skipped: a gap is filled.
         """
-        nonce = self._chain_nonce()
-        with self.engine.connect() as connection:
-            others = connection.execute(
-                select(transactions.c.id, transactions.c.nonce).where(
-                    transactions.c.chain_id == self.chain_id,
-                    transactions.c.signer == self.signer.address,
-                    transactions.c.status.in_(IN_FLIGHT_STATUSES),
-                    transactions.c.nonce >= nonce,
-                    transactions.c.id != row_id,
-                )
-            ).all()
-        for other_id, other_nonce in sorted(others, key=lambda item: item[1]):
-            if other_nonce >= nonce and self._known_to_node(self._hashes_at(other_id, other_nonce)):
-                nonce = other_nonce + 1
+        nonce = self.reconciler.chain_nonce()
+        for other in self.ledger.rows_holding_nonces(self.chain_id, self.signer.address, nonce, row_id):
+            if other["nonce"] > nonce:
+                break
+            if other["nonce"] == nonce and self.reconciler.known_to_node(self._hashes_at(other["id"], nonce)):
+                nonce += 1
         return nonce
-
-    def _known_to_node(self, hashes: list[str]) -> bool:
-        for tx_hash in hashes:
-            with contextlib.suppress(RpcUnavailable):
-                if self.client.call("eth_getTransactionByHash", [tx_hash]):
-                    return True
-        return False
-
-    # ------------------------------------------------------------------------------- transactions
 
     def _call_object(self, action: _Action) -> dict[str, str]:
         return {
@@ -483,210 +337,48 @@ class TransactionSender:
             "value": hex(action.value),
         }
 
-    def _transaction(self, action: _Action, nonce: int, attempt_fees: _AttemptFees) -> dict[str, Any]:
-        transaction: dict[str, Any] = {
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "to": to_checksum_address(action.to),
-            "value": action.value,
-            "data": action.data,
-            "gas": action.gas_limit,
-        }
-        if attempt_fees.tx_type == 0:
-            transaction["gasPrice"] = attempt_fees.gas_price
+    # ------------------------------------------------------------------------------ results
+
+    def _conclude(self, action: _Action, nonce: int) -> TxOutcome:
+        """An attempt at `nonce` was mined: wait for its confirmation depth, then record the result.
+
+        The receipt is fetched again on every poll and its block checked against the canonical
+        chain, so a reorg that removes it is noticed. If the depth is not reached within the
+        receipt timeout (or the receipt disappears), the row stays `sent`; the next `send` of the
+        key reconciles it.
+        """
+        deadline = time.monotonic() + self.policy.receipt_timeout_seconds
+        while True:
+            receipt = self.reconciler.find_receipt(self._hashes_at(action.row_id, nonce))
+            state = None
+            if receipt is not None:
+                state, _depth = self.reconciler.confirmation(receipt)
+                if state is Confirmation.DEEP:
+                    return self._settle_mined(action, receipt)
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(self.policy.poll_interval_seconds)
+        if receipt is not None and state is Confirmation.SHALLOW:
+            seen = mined_columns(receipt)
+            del seen["gas_used"]  # recorded once the receipt counts
+            message = f"mined in block {seen['block_number']} but not yet {self.policy.confirmations} blocks deep"
+            return self.results.in_flight(action, message, **seen)
+        if receipt is not None and state is Confirmation.GONE:
+            message = f"block {int(receipt['blockNumber'], 16)} of the receipt is no longer canonical (a reorg)"
         else:
-            transaction["type"] = 2
-            transaction["maxFeePerGas"] = attempt_fees.max_fee_per_gas
-            transaction["maxPriorityFeePerGas"] = attempt_fees.max_priority_fee_per_gas
-        return transaction
-
-    # ------------------------------------------------------------------------------- ledger
-
-    def _get_or_create(self, purpose: str, key: str, to: str, data: bytes, value: int) -> RowMapping:
-        calldata_hash = "0x" + keccak(data).hex()
-        where = and_(transactions.c.purpose == purpose, transactions.c.idempotency_key == key)
-        with self.engine.begin() as connection:
-            row = connection.execute(select(transactions).where(where)).mappings().one_or_none()
-            if row is None:
-                with contextlib.suppress(IntegrityError), connection.begin_nested():
-                    connection.execute(
-                        insert(transactions).values(
-                            purpose=purpose,
-                            idempotency_key=key,
-                            chain_id=self.chain_id,
-                            signer=self.signer.address,
-                            to_address=to,
-                            value=value,
-                            calldata_hash=calldata_hash,
-                            calldata=data,
-                            status=TransactionStatus.PENDING,
-                            attempts=0,
-                        )
-                    )
-                row = connection.execute(select(transactions).where(where)).mappings().one()
-        expected = {
-            "chain_id": self.chain_id,
-            "signer": self.signer.address,
-            "to_address": to,
-            "calldata_hash": calldata_hash,
-            "value": value,
-        }
-        differing = sorted(name for name, wanted in expected.items() if row[name] != wanted)
-        if differing:
-            raise IdempotencyConflict(
-                f"{purpose}/{key} is already recorded (ledger row {row['id']}) with a different {', '.join(differing)}"
-            )
-        return row
-
-    def _row(self, row_id: int) -> RowMapping:
-        with self.engine.connect() as connection:
-            return connection.execute(select(transactions).where(transactions.c.id == row_id)).mappings().one()
-
-    def _update(self, row_id: int, **values: Any) -> RowMapping:
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(transactions).where(transactions.c.id == row_id).values(**values, updated_at=func.now())
-            )
-        return self._row(row_id)
-
-    def _attempts_at(self, row_id: int, nonce: int | None) -> int:
-        if nonce is None:
-            return 0
-        with self.engine.connect() as connection:
-            return connection.execute(
-                select(func.count())
-                .select_from(transaction_attempts)
-                .where(transaction_attempts.c.transaction_id == row_id, transaction_attempts.c.nonce == nonce)
-            ).scalar_one()
-
-    def _hashes_at(self, row_id: int, nonce: int) -> list[str]:
-        """Every transaction ever signed for the row at `nonce`, newest first."""
-        with self.engine.connect() as connection:
-            return list(
-                connection.execute(
-                    select(transaction_attempts.c.tx_hash)
-                    .where(transaction_attempts.c.transaction_id == row_id, transaction_attempts.c.nonce == nonce)
-                    .order_by(transaction_attempts.c.attempt.desc())
-                ).scalars()
-            )
-
-    def _last_attempt(self, row_id: int, nonce: int | None = None) -> RowMapping | None:
-        query = select(transaction_attempts).where(transaction_attempts.c.transaction_id == row_id)
-        if nonce is not None:
-            query = query.where(transaction_attempts.c.nonce == nonce)
-        with self.engine.connect() as connection:
-            return (
-                connection.execute(query.order_by(transaction_attempts.c.attempt.desc()).limit(1))
-                .mappings()
-                .one_or_none()
-            )
-
-    def _record_attempt(self, action: _Action, nonce: int, tx_hash: str, raw: bytes, attempt_fees: _AttemptFees) -> int:
-        """Record the signed transaction, and commit, before it is broadcast."""
-        gas = {
-            "tx_type": attempt_fees.tx_type,
-            "gas_limit": action.gas_limit,
-            "gas_price": attempt_fees.gas_price,
-            "max_fee_per_gas": attempt_fees.max_fee_per_gas,
-            "max_priority_fee_per_gas": attempt_fees.max_priority_fee_per_gas,
-        }
-        with self.engine.begin() as connection:
-            number = connection.execute(
-                select(func.count())
-                .select_from(transaction_attempts)
-                .where(transaction_attempts.c.transaction_id == action.row_id)
-            ).scalar_one()
-            attempt_id = connection.execute(
-                insert(transaction_attempts)
-                .values(
-                    transaction_id=action.row_id,
-                    attempt=number,
-                    nonce=nonce,
-                    tx_hash=tx_hash,
-                    raw_transaction=raw,
-                    **gas,
-                )
-                .returning(transaction_attempts.c.id)
-            ).scalar_one()
-            connection.execute(
-                update(transactions)
-                .where(transactions.c.id == action.row_id)
-                .values(
-                    status=TransactionStatus.SENT,
-                    nonce=nonce,
-                    tx_hash=tx_hash,
-                    attempts=number + 1,
-                    updated_at=func.now(),
-                    **gas,
-                )
-            )
-        return attempt_id
-
-    def _note_broadcast_error(self, attempt_id: int, message: str) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(transaction_attempts)
-                .where(transaction_attempts.c.id == attempt_id)
-                .values(broadcast_error=message)
-            )
+            message = "receipt disappeared (a reorg?) or could not be read"
+        return self.results.in_flight(action, message, block_number=None, block_hash=None)
 
     def _settle_mined(self, action: _Action, receipt: Mapping[str, Any]) -> TxOutcome:
-        mined = {
-            "tx_hash": receipt["hash"],
-            "block_number": int(receipt["blockNumber"], 16),
-            "block_hash": receipt["blockHash"].lower(),
-            "gas_used": int(receipt["gasUsed"], 16),
-        }
+        mined = mined_columns(receipt)
+        block = mined["block_number"]
         if int(receipt["status"], 16) == 1:
-            logger.info("transaction confirmed", extra={**action.log, **mined})
-            return TxOutcome.from_row(
-                self._update(action.row_id, status=TransactionStatus.CONFIRMED, last_error=None, **mined)
-            )
-        decoded = self._replay_revert(action, receipt)
+            problem = action.receipt_check(receipt) if action.receipt_check is not None else None
+            if problem is not None:
+                return self.results.park(action, f"mined in block {block}, but {problem}", error_name=problem, **mined)
+            return self.results.confirmed(action, mined)
+        call = {**self._call_object(action), "gas": hex(action.gas_limit or mined["gas_used"])}
+        decoded = replay_revert(self.client, self.errors, call, receipt)
         if decoded is None:
-            self._update(action.row_id, **mined)
-            return self._fail_reverted_unknown(action, mined)
-        return self._record_revert(action, decoded, **mined, block=mined["block_number"])
-
-    def _fail_reverted_unknown(self, action: _Action, mined: Mapping[str, Any]) -> TxOutcome:
-        message = f"reverted on chain; replaying it at block {mined['block_number']} did not revert (out of gas?)"
-        logger.warning(message, extra={**action.log, **mined})
-        return TxOutcome.from_row(self._update(action.row_id, status=TransactionStatus.REVERTED, last_error=message))
-
-    def _record_revert(
-        self,
-        action: _Action,
-        decoded: DecodedRevert,
-        *,
-        tx_hash: str | None,
-        block: int | None,
-        where: str = "at gas estimation",
-        **mined: Any,
-    ) -> TxOutcome:
-        success = decoded.reason in action.success_reverts or (
-            decoded.selector is not None and decoded.selector in action.success_reverts
-        )
-        status = TransactionStatus.SETTLED if success else TransactionStatus.REVERTED
-        if block is not None:
-            where = f"in block {block}"
-        values: dict[str, Any] = {
-            "status": status,
-            "error_selector": decoded.selector,
-            "error_name": decoded.name,
-            "error_args": decoded.json_args() if decoded.name else None,
-            "last_error": f"reverted {where}: {decoded.describe()}",
-            **mined,
-        }
-        if tx_hash is not None:
-            values["tx_hash"] = tx_hash
-        logger.info("transaction %s: %s", status.value, values["last_error"], extra=action.log)
-        return TxOutcome.from_row(self._update(action.row_id, **values))
-
-    def _drop(self, action: _Action, nonce: int) -> None:
-        message = f"nonce {nonce} was used by another transaction; none of this row's attempts was mined"
-        logger.warning(message, extra=action.log)
-        self._update(action.row_id, status=TransactionStatus.DROPPED, last_error=message)
-
-    def _fail(self, action: _Action, message: str) -> TxOutcome:
-        logger.warning("giving up for now: %s", message, extra=action.log)
-        return TxOutcome.from_row(self._update(action.row_id, status=TransactionStatus.FAILED, last_error=message))
+            return self.results.park(action, f"reverted in block {block}; no revert data (out of gas?)", **mined)
+        return self.results.revert(action, decoded, where=f"in block {block}", mined=mined)

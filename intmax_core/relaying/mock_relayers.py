@@ -6,7 +6,21 @@ deliver both ways: these relayers read the indexed `SentMessage` rows of one cha
 message to the other chain's mock messenger, unchanged, exactly once, in nonce order, through
 the transaction sender (whose ledger is what makes "exactly once" survive crashes and re-runs).
 
-Batching (reference/services.md 5.12, 5.13): the originals re-batched deposits by 450 and
+Queue order and failures. Messages go out in nonce order, and what stops the queue depends on
+the failure:
+
+- already done ("Message was already successfully executed"): the message counts as delivered.
+- parked (a revert that will not go away by itself, such as the L2 messenger's "Failed to execute
+  message", or an L1 relay whose target call failed: FailedRelayedMessage in the receipt): the
+  message is skipped and the next one goes out. A parked message needs an operator, who may take
+  any time; holding every later deposit or withdrawal hostage to it is worse than delivering it
+  out of order after it is re-queued (`intmax tx requeue`). Parked messages are not "waiting"
+  for the sensors either, so they do not start a run every tick.
+- anything retryable (a node rejection, max attempts without a receipt, an outcome the chain
+  could not yet tell): the run stops and later messages wait. Such failures are expected to
+  clear by themselves on a later run, and until then nonce order is kept.
+
+Batching (docs/protocol.md §6): the originals re-batched deposits by 450 and
 withdrawals by 100 items. Those are the contracts' own per-message limits (Liquidity RELAY_LIMIT
 = 450 hashes, Withdrawal RELAY_LIMIT = 100 items), so a message never needs splitting; relaying
 it byte-identical is also what the real messenger's proof requires.
@@ -15,6 +29,7 @@ it byte-identical is also what the real messenger's proof requires.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -22,8 +37,7 @@ from eth_abi import decode, encode
 from eth_hash.auto import keccak
 from sqlalchemy import Connection, Engine, select
 
-from intmax_core.chain.rpc import RpcClient
-from intmax_core.chain.sender import MESSAGE_ALREADY_EXECUTED, TransactionSender, TxOutcome
+from intmax_core.chain.sender import MESSAGE_ALREADY_EXECUTED, ReceiptCheck, TransactionSender
 from intmax_core.warehouse.event_tables import EVENT_TABLES
 from intmax_core.warehouse.ledger import TransactionStatus, transactions
 
@@ -42,7 +56,15 @@ DUMMY_PROOF = (0, b"")
 
 L1_TO_L2 = "mock_relay_l1_to_l2"
 L2_TO_L1 = "mock_relay_l2_to_l1"
-DONE = (TransactionStatus.CONFIRMED, TransactionStatus.SETTLED)
+# Ledger states in which a message no longer waits for this relayer: delivered, or parked for an
+# operator (and the pre-0005 final `reverted`, which is as stuck as a parked row).
+NOT_WAITING = (
+    TransactionStatus.CONFIRMED,
+    TransactionStatus.SETTLED,
+    TransactionStatus.PARKED,
+    TransactionStatus.REVERTED,
+)
+FAILED_RELAYED_MESSAGE = "FailedRelayedMessage"
 
 
 class RelayError(RuntimeError):
@@ -71,27 +93,28 @@ class SentMessage:
 class RelayReport:
     relayed: list[int] = field(default_factory=list)  # message nonces delivered by this run
     already_done: int = 0
-    failed: list[tuple[int, str]] = field(default_factory=list)
+    parked: list[tuple[int, str]] = field(default_factory=list)  # skipped: waits for an operator
+    failed: list[tuple[int, str]] = field(default_factory=list)  # retryable: later messages wait
 
 
 def pending_messages(
     connection: Connection, purpose: str, chain_id: int, messenger: str, sender: str | None = None
 ) -> list[SentMessage]:
-    """Indexed SentMessage rows of `messenger` not yet delivered (by the ledger), in nonce order."""
+    """Indexed SentMessage rows of `messenger` waiting for delivery (not delivered, not parked), in nonce order."""
     table = EVENT_TABLES["SentMessage"]
     query = select(table).where(table.c.chain_id == chain_id, table.c.address == messenger)
     if sender is not None:
         query = query.where(table.c.sender == sender)
-    done = set(
+    settled_or_parked = set(
         connection.execute(
             select(transactions.c.idempotency_key).where(
-                transactions.c.purpose == purpose, transactions.c.status.in_(DONE)
+                transactions.c.purpose == purpose, transactions.c.status.in_(NOT_WAITING)
             )
         ).scalars()
     )
     names = [f.name for f in fields(SentMessage)]
     rows = [SentMessage(*(r[name] for name in names)) for r in connection.execute(query).mappings()]
-    return sorted((m for m in rows if m.idempotency_key not in done), key=lambda m: m.message_nonce)
+    return sorted((m for m in rows if m.idempotency_key not in settled_or_parked), key=lambda m: m.message_nonce)
 
 
 def check_deposit_message(connection: Connection, message: SentMessage, liquidity: str) -> int:
@@ -139,16 +162,33 @@ def _relay_with_proof_call(m: SentMessage) -> bytes:
 
 
 def _deliver(
-    report: RelayReport, sender: TransactionSender, purpose: str, message: SentMessage, to: str, calldata: bytes
-) -> TxOutcome:
-    outcome = sender.send(purpose, message.idempotency_key, to, calldata, success_reverts={MESSAGE_ALREADY_EXECUTED})
+    report: RelayReport,
+    sender: TransactionSender,
+    purpose: str,
+    message: SentMessage,
+    to: str,
+    calldata: bytes,
+    receipt_check: ReceiptCheck | None = None,
+) -> bool:
+    """Send one message; whether the queue may go on to the next one."""
+    outcome = sender.send(
+        purpose,
+        message.idempotency_key,
+        to,
+        calldata,
+        success_reverts={MESSAGE_ALREADY_EXECUTED},
+        receipt_check=receipt_check,
+    )
     if outcome.status == TransactionStatus.SETTLED:
         report.already_done += 1
     elif outcome.ok:
         report.relayed.append(message.message_nonce)
+    elif outcome.parked:
+        report.parked.append((message.message_nonce, outcome.error_name or outcome.parked_reason or "parked"))
     else:
         report.failed.append((message.message_nonce, outcome.error_name or outcome.last_error or str(outcome.status)))
-    return outcome
+        return False
+    return True
 
 
 def relay_l1_to_l2(
@@ -161,39 +201,39 @@ def relay_l1_to_l2(
         for message in messages:
             check_deposit_message(connection, message, liquidity)
     for message in messages:
-        if not _deliver(report, sender, L1_TO_L2, message, l2_messenger, _relay_message_call(message)).ok:
-            break  # in nonce order: a later message never overtakes a failed one
+        if not _deliver(report, sender, L1_TO_L2, message, l2_messenger, _relay_message_call(message)):
+            break  # a retryable failure: later messages wait (see the module docstring)
     return report
 
 
 def relay_l2_to_l1(
-    engine: Engine,
-    sender: TransactionSender,
-    l1_client: RpcClient,
-    *,
-    l2_chain_id: int,
-    l2_messenger: str,
-    l1_messenger: str,
+    engine: Engine, sender: TransactionSender, *, l2_chain_id: int, l2_messenger: str, l1_messenger: str
 ) -> RelayReport:
     """Deliver the L2 messages (withdrawal batches) to the L1 mock messenger.
 
-    The L1 mock does not revert when the target call fails: it emits FailedRelayedMessage, so the
-    receipt is checked for it and such a message is reported as failed."""
+    The L1 mock does not revert when the target call fails: it emits FailedRelayedMessage and the
+    transaction succeeds. The receipt is checked for it, and such a message is parked (with error
+    FailedRelayedMessage), not recorded as delivered."""
     report = RelayReport()
     with engine.connect() as connection:
         messages = pending_messages(connection, L2_TO_L1, l2_chain_id, l2_messenger)
+    check = _target_call_check(l1_messenger)
     for message in messages:
         check_withdrawal_message(message)
-        outcome = _deliver(report, sender, L2_TO_L1, message, l1_messenger, _relay_with_proof_call(message))
-        if not outcome.ok:
-            break
-        if outcome.status == TransactionStatus.CONFIRMED and _target_call_failed(l1_client, outcome.tx_hash):
-            report.relayed.remove(message.message_nonce)
-            report.failed.append((message.message_nonce, "FailedRelayedMessage"))
+        if not _deliver(report, sender, L2_TO_L1, message, l1_messenger, _relay_with_proof_call(message), check):
             break
     return report
 
 
-def _target_call_failed(client: RpcClient, tx_hash: str | None) -> bool:
-    receipt: dict[str, Any] = client.call("eth_getTransactionReceipt", [tx_hash])
-    return any(log["topics"] and log["topics"][0] == FAILED_RELAYED_MESSAGE_TOPIC for log in receipt["logs"])
+def _target_call_check(l1_messenger: str) -> ReceiptCheck:
+    messenger = l1_messenger.lower()
+
+    def check(receipt: Mapping[str, Any]) -> str | None:
+        for log in receipt.get("logs") or []:
+            topics = log.get("topics") or []
+            emitter = str(log.get("address", "")).lower()
+            if emitter == messenger and topics and topics[0] == FAILED_RELAYED_MESSAGE_TOPIC:
+                return FAILED_RELAYED_MESSAGE
+        return None
+
+    return check

@@ -4,15 +4,24 @@
 status moves:
 
     pending   row written; not broadcast yet (or estimating gas)
-    sent      at least one attempt broadcast; no final receipt yet
-    confirmed mined with status 1 and the required confirmations
-    settled   the chain already reflects the action: a success-equivalent revert (e.g. "Message was
-              already successfully executed"), at estimation or on chain
-    reverted  reverted at gas estimation (nothing broadcast) or mined with status 0
-    dropped   none of its attempts was mined and the chain nonce moved past its nonce (another
-              transaction used it); a later `send` of the same key starts over with a new nonce
-    failed    gave up for now (max attempts, a non-retryable node error); a later `send` of the
-              same key reconciles first: its attempts may still be mined
+    sent      at least one attempt broadcast; no final receipt yet (or the receipt could not be
+              read: the outcome is unknown, and the next `send` of the key reconciles again)
+    confirmed mined with status 1, at the required confirmation depth, in a canonical block
+    settled   the chain already reflects the action: a revert its purpose declared "already done"
+              (e.g. "Message was already successfully executed"), at estimation or on chain
+    failed    retryable: gave up for now (max attempts, a node rejection, a revert its purpose
+              declared "may succeed later"); the next `send` of the key reconciles first (its
+              attempts may still be mined: the row keeps its nonce reserved meanwhile), then tries
+              again. `nonce` is null when the row's transaction was mined and reverted: the next
+              try needs a new one
+    parked    will not succeed as it is (a revert not declared "already done" or "may succeed
+              later", a mined transaction whose effect failed, e.g. FailedRelayedMessage):
+              `send` returns it unchanged and queues skip it; an operator re-queues it
+              (`intmax tx requeue`), which makes it `failed` again
+    dropped   none of its attempts was mined and another transaction positively took its nonce;
+              the next `send` of the key starts over with a new nonce
+    reverted  written before revision 0005 (reverted at estimation or mined with status 0); final.
+              New rows are `settled`, `failed` or `parked` instead
 
 `transaction_attempts` keeps every signed transaction ever broadcast for a row. After a crash
 any of them may be the one mined (a replacement may lose to the original), so reconciliation
@@ -42,6 +51,14 @@ from intmax_core.warehouse.schema import ADDRESS_LENGTH, HASH_LENGTH, Bytes, Jso
 from intmax_core.warehouse.types import Uint256
 
 SELECTOR_LENGTH = 10  # "0x" + 8 hex characters
+STATUS_COMMENT = (
+    "pending -> sent -> confirmed | settled | failed (retryable) | parked (needs an operator) | dropped; "
+    "reverted only on rows written before revision 0005 (see intmax_core.warehouse.ledger)."
+)
+NONCE_COMMENT = (
+    "Nonce of the current attempts, set while they may still be mined; null before the first attempt, "
+    "once another transaction took it (dropped), or once its own transaction reverted and a retry needs a new one."
+)
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not a BIGINT one.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -54,6 +71,7 @@ class TransactionStatus(enum.StrEnum):
     REVERTED = "reverted"
     DROPPED = "dropped"
     FAILED = "failed"
+    PARKED = "parked"
 
 
 transactions = Table(
@@ -73,7 +91,7 @@ transactions = Table(
         "nonce",
         BigInteger,
         nullable=True,
-        comment="Nonce of the current attempts; null until one is assigned (never, if estimation reverted).",
+        comment=NONCE_COMMENT,
     ),
     Column("to_address", CHAR(ADDRESS_LENGTH), nullable=False, comment="Called contract; lowercase 0x hex."),
     Column("value", Uint256, nullable=False, comment="Wei sent with the call (uint256, exact)."),
@@ -90,10 +108,15 @@ transactions = Table(
         ),
         nullable=False,
         server_default=TransactionStatus.PENDING.value,
-        comment="pending -> sent -> confirmed | settled | reverted | dropped | failed "
-        "(see intmax_core.warehouse.ledger).",
+        comment=STATUS_COMMENT,
     ),
     Column("attempts", Integer, nullable=False, server_default="0", comment="Attempts broadcast so far, all nonces."),
+    Column(
+        "parked_reason",
+        Text,
+        nullable=True,
+        comment="Why the row is parked (decoded revert, failed effect); cleared when re-queued.",
+    ),
     Column("last_error", Text, nullable=True, comment="Latest error seen (node message or reason); never a secret."),
     Column("error_selector", CHAR(SELECTOR_LENGTH), nullable=True, comment="4-byte selector of the revert data."),
     Column(
@@ -143,6 +166,12 @@ transaction_attempts = Table(
     Column("gas_price", Uint256, nullable=True, comment="Legacy gas price (type 0)."),
     Column("max_fee_per_gas", Uint256, nullable=True, comment="maxFeePerGas (type 2)."),
     Column("max_priority_fee_per_gas", Uint256, nullable=True, comment="maxPriorityFeePerGas (type 2)."),
+    Column(
+        "broadcast_block",
+        BigInteger,
+        nullable=True,
+        comment="Latest block seen just before the broadcast; where a search for the nonce's use starts.",
+    ),
     Column(
         "broadcast_error",
         Text,

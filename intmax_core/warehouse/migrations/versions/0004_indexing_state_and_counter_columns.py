@@ -72,9 +72,7 @@ def upgrade() -> None:
         sa.Column(
             "max_blocks", sa.BigInteger(), nullable=False, comment="Most blocks one eth_getLogs request may span."
         ),
-        sa.Column(
-            "provider", sa.String(length=64), nullable=False, comment="Which provider's message stated the cap."
-        ),
+        sa.Column("provider", sa.String(length=64), nullable=False, comment="Which provider's message stated the cap."),
         sa.Column(
             "learned_at",
             sa.DateTime(timezone=True),

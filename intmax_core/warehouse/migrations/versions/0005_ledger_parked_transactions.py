@@ -4,7 +4,7 @@
   that adds it, and before version 12 cannot add one inside a transaction block at all, so the
   value is added in an autocommit block. On SQLite the Enum is a VARCHAR with a CHECK constraint:
   the table is rebuilt (batch mode) with the new constraint.
-- `transactions.parked_reason`: why a row is parked.
+- `transactions.parked_reason`: why a row is parked; the `nonce` comment says when it is cleared.
 - `transaction_attempts.broadcast_block`: the latest block seen before the broadcast, from which a
   search for the block that used the attempt's nonce starts.
 
@@ -30,6 +30,11 @@ NEW_COMMENT = (
     "pending -> sent -> confirmed | settled | failed (retryable) | parked (needs an operator) | dropped; "
     "reverted only on rows written before revision 0005 (see intmax_core.warehouse.ledger)."
 )
+OLD_NONCE_COMMENT = "Nonce of the current attempts; null until one is assigned (never, if estimation reverted)."
+NEW_NONCE_COMMENT = (
+    "Nonce of the current attempts, set while they may still be mined; null before the first attempt, "
+    "once another transaction took it (dropped), or once its own transaction reverted and a retry needs a new one."
+)
 PARKED_REASON_COMMENT = "Why the row is parked (decoded revert, failed effect); cleared when re-queued."
 BROADCAST_BLOCK_COMMENT = "Latest block seen just before the broadcast; where a search for the nonce's use starts."
 
@@ -50,6 +55,14 @@ def upgrade() -> None:
             existing_server_default=sa.text("'pending'::transaction_status"),
             comment=NEW_COMMENT,
             existing_comment=OLD_COMMENT,
+        )
+        op.alter_column(
+            "transactions",
+            "nonce",
+            existing_type=sa.BigInteger(),
+            existing_nullable=True,
+            comment=NEW_NONCE_COMMENT,
+            existing_comment=OLD_NONCE_COMMENT,
         )
     else:
         with op.batch_alter_table("transactions") as batch:
@@ -85,6 +98,14 @@ def downgrade() -> None:
         op.execute("ALTER TABLE transactions ALTER COLUMN status SET DEFAULT 'pending'")
         op.execute("DROP TYPE transaction_status_0005")
         op.alter_column("transactions", "status", existing_type=_status(OLD_VALUES), comment=OLD_COMMENT)
+        op.alter_column(
+            "transactions",
+            "nonce",
+            existing_type=sa.BigInteger(),
+            existing_nullable=True,
+            comment=OLD_NONCE_COMMENT,
+            existing_comment=NEW_NONCE_COMMENT,
+        )
     else:
         with op.batch_alter_table("transactions") as batch:
             batch.alter_column(
