@@ -97,6 +97,14 @@ WEI_PER_DEPOSIT = 1
 # so without one the indexer's default ranges (2,000 blocks and up) would fetch the whole dense test
 # chain in one response, which no hosted provider would serve.
 LOGS_PER_REQUEST = 10_000
+
+
+def default_range_blocks(per_block: int) -> int:
+    """Blocks per chunk so that a chunk holds just under LOGS_PER_REQUEST logs: a response of exactly
+    the cap may be a truncated one, and the indexer would split it (the raw path would not)."""
+    return max(1, (LOGS_PER_REQUEST - 1) // per_block)
+
+
 DEFAULT_RAW_REPEATS = 3
 HTTP_TIMEOUT_SECONDS = 300
 # RSS counts as flat when the N run peaks at most this much above the N/4 run.
@@ -762,7 +770,7 @@ def run(args: argparse.Namespace) -> Results:
                 flush=True,
             )
             from_block, to_block = liquidity.block_number, generation.last_block
-            range_blocks = args.range_blocks or max(1, LOGS_PER_REQUEST // per_block)
+            range_blocks = args.range_blocks or default_range_blocks(per_block)
             ranges = block_ranges(from_block, to_block, range_blocks)
             print(
                 f"range: blocks {from_block}..{to_block} (from the Liquidity deployment), "
@@ -885,7 +893,7 @@ def run_check(args: argparse.Namespace) -> None:
                 )
             finally:
                 rpc.close()
-            range_blocks = args.range_blocks or max(1, LOGS_PER_REQUEST // (args.deposits_per_tx * args.txs_per_block))
+            range_blocks = args.range_blocks or default_range_blocks(args.deposits_per_tx * args.txs_per_block)
             for backend in ["sqlite", "postgresql"] if args.postgres_url else ["sqlite"]:
                 warehouse = new_warehouse(backend, work_dir, args.postgres_url)
                 try:
