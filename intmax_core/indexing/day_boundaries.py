@@ -1,15 +1,18 @@
 """The first block of each UTC day on a chain: what maps a daily partition to its blocks.
 
-Finding a boundary is a binary search on block timestamps (about log2(head) sequential header
-requests, ~25 on L1 today). A boundary at or below the safe head never changes, so it is stored
-in `chain_day_boundaries` the first time it is found and read from there afterwards; the search
-for a new day is also narrowed by the boundaries already known around it.
+Dagster has no block-range partitions, so partitions are days, and a day is the blocks with
+day_start <= timestamp < day_end. Block timestamps never decrease, so a binary search on them is
+exact (as opensource-observer/oso's cryo factory maps its partitions). Finding a boundary takes
+about log2(head) sequential header requests (~25 on L1 today). A boundary at or below the safe
+head never changes, so it is stored in `chain_day_boundaries` the first time it is found and read
+from there afterwards; the search for a new day is also narrowed by the boundaries known around it.
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine, insert, select
@@ -17,8 +20,18 @@ from sqlalchemy.exc import IntegrityError
 
 from intmax_core.chain.blocks import get_block_headers
 from intmax_core.chain.rpc import RpcClient
-from intmax_core.indexing.day_ranges import first_block_at_or_after
 from intmax_core.warehouse.schema import chain_day_boundaries
+
+
+def first_block_at_or_after(timestamp_of: Callable[[int], int], moment: int, low: int, high: int) -> int:
+    """The smallest block in [low, high] with timestamp >= moment, or high + 1 if there is none."""
+    while low <= high:
+        middle = (low + high) // 2
+        if timestamp_of(middle) >= moment:
+            high = middle - 1
+        else:
+            low = middle + 1
+    return low
 
 
 def midnight(day: date) -> int:
