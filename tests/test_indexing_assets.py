@@ -233,6 +233,7 @@ def test_tail_runs_are_keyed_by_the_cursors_and_never_doubled(dated_devnet, date
         assert metadata["run_blocks"].value == f"{starts['l1_liquidity']:,}..{head:,}"
         # The tail's partition is the head's day; what that day holds is reported as such.
         assert metadata["partition_complete"].value is True
+        assert (metadata["cursor_block"].value, metadata["lag_blocks"].value) == (head, 0)
         assert {e.check_name: e.passed for e in outcome.get_asset_check_evaluations()}["cursor_lag_blocks"]
 
         # Everything final is indexed: the next tick asks for nothing.

@@ -97,9 +97,15 @@ def build_stream_asset(stream: StreamSpec, settings: Settings) -> dg.AssetsDefin
             elif partition_range is not None:
                 indexer.index(*partition_range, stats)
             checks = check_results(StreamAuditor(engine, client, chain_id, source), settings, head)
+        with engine.connect() as connection:
+            cursor = coverage.read_cursor(connection, stream.name, chain_id)
+        indexed_up_to = cursor.block_number if cursor else source.start_block - 1
         metadata = {
             **_run_metadata(stats, tail=config.tail),
             **_partition_metadata(engine, indexer, days, partition_range),
+            # The stream as a whole, for plots across materializations: how far it is, how far behind.
+            "cursor_block": indexed_up_to,
+            "lag_blocks": max(0, head - indexed_up_to),
             "safe_head": head,
             "day_boundary_header_requests": boundaries.header_requests,
         }
