@@ -738,28 +738,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace) -> Results:
+@contextmanager
+def generated_devnet(args: argparse.Namespace, prefix: str) -> Iterator[tuple[Path, Any, Generation]]:
+    """A fresh devnet in a temporary directory with `args.events` Deposited events generated:
+    (work dir with the manifest, the running devnet, the generation); stopped on exit."""
     from intmax_core.devnet_manifest import write_manifest
     from intmax_devnet.devnet import start_devnet, web3_for
 
-    machine = machine_description()
-    print("machine: " + ", ".join(f"{key} {value}" for key, value in machine.items()), flush=True)
-    with tempfile.TemporaryDirectory(prefix="intmax-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work_dir = Path(tmp)
         print("starting a fresh devnet ...", flush=True)
         devnet = start_devnet(work_dir / "devnet-logs")
-        warehouses: list[Warehouse] = []
         try:
             write_manifest(work_dir, devnet.manifest)
             rpc_url = devnet.manifest.l1.rpc_url
-            liquidity = devnet.manifest.contracts["liquidity"]
             rpc = JsonRpc(rpc_url)
             try:
                 generation = generate_deposits(
-                    rpc, web3_for(rpc_url), liquidity.address, args.events, args.deposits_per_tx, args.txs_per_block
+                    rpc,
+                    web3_for(rpc_url),
+                    devnet.manifest.contracts["liquidity"].address,
+                    args.events,
+                    args.deposits_per_tx,
+                    args.txs_per_block,
                 )
             finally:
                 rpc.close()
+            yield work_dir, devnet, generation
+        finally:
+            devnet.stop()
+
+
+def run(args: argparse.Namespace) -> Results:
+    machine = machine_description()
+    print("machine: " + ", ".join(f"{key} {value}" for key, value in machine.items()), flush=True)
+    with generated_devnet(args, "intmax-bench-") as (work_dir, devnet, generation):
+        warehouses: list[Warehouse] = []
+        try:
+            rpc_url = devnet.manifest.l1.rpc_url
+            liquidity = devnet.manifest.contracts["liquidity"]
             per_block = args.deposits_per_tx * args.txs_per_block
             print(
                 f"generated {generation.events:,} Deposited events in {generation.seconds:.1f} s "
@@ -858,7 +875,6 @@ def run(args: argparse.Namespace) -> Results:
                     warehouse.drop()
                 except Exception as error:  # cleanup must not hide the run's own error
                     print(f"could not drop {redacted(warehouse.url)}: {type(error).__name__}", file=sys.stderr)
-            devnet.stop()
     return Results(
         machine,
         generation,
@@ -875,48 +891,31 @@ def run(args: argparse.Namespace) -> Results:
 
 def run_check(args: argparse.Namespace) -> None:
     """--check: generate, index with (b)'s worker into each backend, verify every row. Raises BenchmarkError."""
-    from intmax_core.devnet_manifest import write_manifest
-    from intmax_devnet.devnet import start_devnet, web3_for
-
-    with tempfile.TemporaryDirectory(prefix="intmax-bench-check-") as tmp:
-        work_dir = Path(tmp)
-        devnet = start_devnet(work_dir / "devnet-logs")
-        try:
-            write_manifest(work_dir, devnet.manifest)
-            rpc_url = devnet.manifest.l1.rpc_url
-            liquidity = devnet.manifest.contracts["liquidity"]
-            rpc = JsonRpc(rpc_url)
+    with generated_devnet(args, "intmax-bench-check-") as (work_dir, devnet, generation):
+        liquidity = devnet.manifest.contracts["liquidity"]
+        range_blocks = args.range_blocks or default_range_blocks(args.deposits_per_tx * args.txs_per_block)
+        for backend in ["sqlite", "postgresql"] if args.postgres_url else ["sqlite"]:
+            warehouse = new_warehouse(backend, work_dir, args.postgres_url)
             try:
-                generation = generate_deposits(
-                    rpc, web3_for(rpc_url), liquidity.address, args.events, args.deposits_per_tx, args.txs_per_block
-                )
+                spec = {
+                    "backend": warehouse.backend,
+                    "data_dir": str(work_dir),
+                    "database_url": warehouse.url,
+                    "liquidity": liquidity.address,
+                    "from_block": liquidity.block_number,
+                    "to_block": generation.last_block,
+                    "range_blocks": range_blocks,
+                }
+                indexed = run_indexer_subprocess(spec)
+                verify_indexed_deposits(warehouse.url, generation)
             finally:
-                rpc.close()
-            range_blocks = args.range_blocks or default_range_blocks(args.deposits_per_tx * args.txs_per_block)
-            for backend in ["sqlite", "postgresql"] if args.postgres_url else ["sqlite"]:
-                warehouse = new_warehouse(backend, work_dir, args.postgres_url)
-                try:
-                    spec = {
-                        "backend": warehouse.backend,
-                        "data_dir": str(work_dir),
-                        "database_url": warehouse.url,
-                        "liquidity": liquidity.address,
-                        "from_block": liquidity.block_number,
-                        "to_block": generation.last_block,
-                        "range_blocks": range_blocks,
-                    }
-                    indexed = run_indexer_subprocess(spec)
-                    verify_indexed_deposits(warehouse.url, generation)
-                finally:
-                    warehouse.drop()
-                print(
-                    f"check passed ({warehouse.backend}): {indexed.events:,} Deposited rows are exactly the "
-                    f"{generation.events:,} generated deposits (ids 1..{generation.events}), "
-                    f"blocks {generation.first_block}..{generation.last_block} in {indexed.chunks} chunks",
-                    flush=True,
-                )
-        finally:
-            devnet.stop()
+                warehouse.drop()
+            print(
+                f"check passed ({warehouse.backend}): {indexed.events:,} Deposited rows are exactly the "
+                f"{generation.events:,} generated deposits (ids 1..{generation.events}), "
+                f"blocks {generation.first_block}..{generation.last_block} in {indexed.chunks} chunks",
+                flush=True,
+            )
 
 
 def rss_verdict(runs: list[IndexerRun]) -> str:
