@@ -138,8 +138,8 @@ def test_deposit_ids_contiguous_fails_on_a_missing_id_and_reads_only_new_ids(ind
     # Verified ids are not read again.
     assert indexed.deposit_ids_contiguous().metadata["ids_read"] == 0
 
-    # Id 3 disappears: the watermark's own row (5) still exists, so the loss below it goes unseen
-    # until the watermark is reset: drop the newest ids too, as a reorg would, and 3 is reported.
+    # A reorg removes the newest id (the watermark's own row) and a lost write left a gap at 3:
+    # the watermark is reset, all ids are read again, and the gap is named.
     _execute(indexed.engine, delete(DEPOSITED).where(DEPOSITED.c.deposit_id.in_([3, DEPOSITS])))
     verdict = indexed.deposit_ids_contiguous()
     assert not verdict.passed and "3" in verdict.message and "missing before 4" in verdict.message

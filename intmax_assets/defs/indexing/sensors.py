@@ -105,6 +105,3 @@ def build_indexing_sensor(chain: str, streams: list[StreamSpec], settings: Setti
         return dg.SensorResult(run_requests=[request])
 
     return _sensor
-
-
-__all__ = ["build_indexing_sensor", "retry_backoff_seconds", "streams_in_flight"]
