@@ -138,6 +138,17 @@ def test_deposit_ids_contiguous_fails_on_a_missing_id_and_reads_only_new_ids(ind
     # Verified ids are not read again.
     assert indexed.deposit_ids_contiguous().metadata["ids_read"] == 0
 
+    # A new id arrives past a gap (id DEPOSITS + 1 lost): found by reading the new ids alone.
+    with indexed.engine.begin() as connection:
+        newest = dict(connection.execute(select(DEPOSITED).where(DEPOSITED.c.deposit_id == DEPOSITS)).mappings().one())
+        connection.execute(
+            insert(DEPOSITED).values({**newest, "block_number": newest["block_number"] + 1, "deposit_id": DEPOSITS + 2})
+        )
+    gap = indexed.deposit_ids_contiguous()
+    assert not gap.passed and gap.metadata["ids_read"] == 1
+    assert f"deposit id(s) {DEPOSITS + 1} missing before {DEPOSITS + 2}" in gap.message
+    _execute(indexed.engine, delete(DEPOSITED).where(DEPOSITED.c.deposit_id == DEPOSITS + 2))
+
     # A reorg removes the newest id (the watermark's own row) and a lost write left a gap at 3:
     # the watermark is reset, all ids are read again, and the gap is named.
     _execute(indexed.engine, delete(DEPOSITED).where(DEPOSITED.c.deposit_id.in_([3, DEPOSITS])))
