@@ -28,6 +28,7 @@ from intmax_core.devnet_manifest import read_manifest
 ENV_PREFIX = "INTMAX_"
 DEFAULT_DATA_DIR = Path(".intmax")
 RPC_URL_SCHEMES = ("http", "https", "ws", "wss")
+HTTP_URL_SCHEMES = ("http", "https")
 ADDRESS_PATTERN = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 # Confirmation depths below which a block is not yet final, as established indexers choose them:
@@ -148,12 +149,21 @@ class Settings(BaseSettings):
     l2_scroll_messenger_address: Address = None
     l2_scroll_messenger_deployed_block: int = Field(0, ge=0)
 
+    # --- external HTTP services ------------------------------------------------------------------
+    coingecko_url: str | None = Field(
+        None,
+        description="CoinGecko API base URL (https://api.coingecko.com/api/v3); the devnet manifest sets its stand-in.",
+    )
+
     # --- secrets -------------------------------------------------------------------------------
     owner_mnemonic: SecretStr | None = Field(
         None, description="BIP-39 mnemonic of the operational wallets (m/44'/60'/0'/0/{index})."
     )
     mock_messenger_private_key: SecretStr | None = Field(None, description="Devnet mock relayers' key.")
     api_key: SecretStr | None = Field(None, description="Requests with this X-API-KEY skip the rate limit.")
+    coingecko_api_key: SecretStr | None = Field(
+        None, description="CoinGecko API key (x-cg-demo-api-key / x-cg-pro-api-key header); unset = public API."
+    )
 
     # --- HTTP API ------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Address the API listens on.")
@@ -191,6 +201,17 @@ class Settings(BaseSettings):
                 # Never echo the URL: providers put API keys in it.
                 raise ValueError(f"each URL must be http(s):// or ws(s):// with a host (got scheme {parsed.scheme!r})")
         return urls
+
+    @field_validator("coingecko_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in HTTP_URL_SCHEMES or not parsed.hostname:
+            # Never echo the URL: it may carry a key.
+            raise ValueError(f"must be an http(s):// URL with a host (got scheme {parsed.scheme!r})")
+        return value.rstrip("/")
 
     @field_validator(
         "liquidity_address",

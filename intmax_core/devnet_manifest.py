@@ -40,6 +40,16 @@ class ChainEntry:
 
 
 @dataclass(frozen=True)
+class ServiceEntry:
+    """A devnet stand-in for an external HTTP service (e.g. the CoinGecko API)."""
+
+    name: str
+    url: str
+    pid: int
+    log_path: str
+
+
+@dataclass(frozen=True)
 class ContractEntry:
     chain: str  # "l1" | "l2"
     contract: str  # artifact name
@@ -59,6 +69,8 @@ class DevnetManifest:
     mock_messenger_private_key: str
     prover_address: str
     confirmations: int = 0
+    # The CoinGecko stand-in; None in manifests written before it existed.
+    coingecko: ServiceEntry | None = None
     version: int = MANIFEST_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -76,6 +88,8 @@ class DevnetManifest:
             "l1_max_fee_per_gas_gwei": DEVNET_MAX_FEE_PER_GAS_GWEI,
             "l2_max_fee_per_gas_gwei": DEVNET_MAX_FEE_PER_GAS_GWEI,
         }
+        if self.coingecko is not None:
+            values["coingecko_url"] = self.coingecko.url
         if "deployed_on" in self.extra:
             values["indexing_start_date"] = self.extra["deployed_on"]
         for key in CONFIGURED_CONTRACTS:
@@ -96,6 +110,7 @@ class DevnetManifest:
                 "l1": ChainEntry(**raw["l1"]),
                 "l2": ChainEntry(**raw["l2"]),
                 "contracts": {k: ContractEntry(**v) for k, v in raw["contracts"].items()},
+                "coingecko": ServiceEntry(**raw["coingecko"]) if raw.get("coingecko") else None,
             }
         )
 

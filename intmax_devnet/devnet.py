@@ -1,4 +1,5 @@
-"""Bring the devnet up and down: two anvil chains, every contract deployed and wired, a manifest.
+"""Bring the devnet up and down: two anvil chains, every contract deployed and wired, a CoinGecko
+stand-in serving prices for the devnet tokens, a manifest.
 
 `up` refuses to start a second devnet while one runs; `down` stops exactly the process groups
 that `up` started (their pids are in the manifest) and removes the manifest.
@@ -17,12 +18,15 @@ from intmax_core.devnet_manifest import (
     ChainEntry,
     ContractEntry,
     DevnetManifest,
+    ServiceEntry,
     manifest_path,
     read_manifest,
     write_manifest,
 )
 from intmax_devnet import accounts
 from intmax_devnet.anvil import AnvilChain, process_group_alive, start_anvil, stop_process_group
+from intmax_devnet.coingecko import CoinGeckoStandIn, start_standin
+from intmax_devnet.coingecko_catalogue import DEVNET_TOKEN_COINS
 from intmax_devnet.deploy_l1 import deploy_l1, initialize_l1
 from intmax_devnet.deploy_l2 import deploy_l2, initialize_l2
 from intmax_devnet.prover_key import DEVNET_PROVER_ADDRESS
@@ -77,10 +81,13 @@ class RunningDevnet:
     l1: AnvilChain
     l2: AnvilChain
     manifest: DevnetManifest
+    coingecko: CoinGeckoStandIn | None = None
 
     def stop(self) -> None:
         self.l1.stop()
         self.l2.stop()
+        if self.coingecko is not None:
+            self.coingecko.stop()
 
 
 def start_devnet(
@@ -100,6 +107,9 @@ def start_devnet(
         raise
     try:
         contracts = deploy_contracts(web3_for(l1.rpc_url), web3_for(l2.rpc_url))
+        # The stand-in lists the devnet tokens under their real CoinGecko ids at these addresses.
+        token_addresses = {key: contracts[key].address for key in DEVNET_TOKEN_COINS}
+        coingecko = start_standin(token_addresses, log_path=log_dir / "coingecko.log")
     except Exception:
         l1.stop()
         l2.stop()
@@ -113,6 +123,7 @@ def start_devnet(
         mock_messenger_private_key=accounts.role("mock_messenger").private_key,
         prover_address=DEVNET_PROVER_ADDRESS.lower(),
         confirmations=DEVNET_CONFIRMATIONS,
+        coingecko=ServiceEntry("coingecko", coingecko.url, coingecko.pid, str(coingecko.log_path)),
         # The first daily indexing partition: the UTC day of the L1 deployment block.
         extra={
             "deployed_on": datetime.fromtimestamp(web3_for(l1.rpc_url).eth.get_block("latest")["timestamp"], UTC)
@@ -120,11 +131,17 @@ def start_devnet(
             .isoformat()
         },
     )
-    return RunningDevnet(l1, l2, manifest)
+    return RunningDevnet(l1, l2, manifest, coingecko)
 
 
 def running_pids(manifest: DevnetManifest) -> list[int]:
-    return [chain.pid for chain in (manifest.l1, manifest.l2) if process_group_alive(chain.pid)]
+    """The live process groups of the chains (first) and of the stand-ins."""
+    chains = [chain.pid for chain in (manifest.l1, manifest.l2) if process_group_alive(chain.pid)]
+    return chains + [pid for pid in service_pids(manifest) if process_group_alive(pid)]
+
+
+def service_pids(manifest: DevnetManifest) -> list[int]:
+    return [manifest.coingecko.pid] if manifest.coingecko is not None else []
 
 
 def up(data_dir: Path, *, l1_port: int = DEFAULT_L1_PORT, l2_port: int = DEFAULT_L2_PORT) -> DevnetManifest:
@@ -147,7 +164,9 @@ def up(data_dir: Path, *, l1_port: int = DEFAULT_L1_PORT, l2_port: int = DEFAULT
 
 
 def down(data_dir: Path) -> list[int]:
-    """Stop the devnet's process groups and remove its manifest; returns the pids that were running."""
+    """Stop the devnet's process groups and remove its manifest; returns the chain pids that were running.
+
+    The stand-ins are stopped too, but not counted: callers report the returned pids as chains."""
     manifest = read_manifest(data_dir)
     if manifest is None:
         return []
@@ -155,7 +174,8 @@ def down(data_dir: Path) -> list[int]:
     for pid in alive:
         stop_process_group(pid)
     manifest_path(data_dir).unlink(missing_ok=True)
-    return alive
+    services = set(service_pids(manifest))
+    return [pid for pid in alive if pid not in services]
 
 
 def status(data_dir: Path) -> tuple[bool, str]:
@@ -176,6 +196,12 @@ def status(data_dir: Path) -> tuple[bool, str]:
                 head = f", not answering ({type(error).__name__})"
         state = "running" if alive else "NOT running"
         lines.append(f"{chain.name}: {state} (pid {chain.pid}) chain id {chain.chain_id} at {chain.rpc_url}{head}")
+    if manifest.coingecko is not None:
+        service = manifest.coingecko
+        alive = process_group_alive(service.pid)
+        running &= alive
+        state = "up" if alive else "NOT running"
+        lines.append(f"{service.name} stand-in: {state}, pid {service.pid}, at {service.url}")
     for key, entry in sorted(manifest.contracts.items()):
         lines.append(f"  {entry.chain} {key:<24} {entry.address}  (block {entry.block_number})")
     return running, "\n".join(lines)
