@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from intmax_assets.defs import transactions, withdrawals
+from intmax_assets.defs import deposits, transactions, withdrawals
 from intmax_assets.defs.indexing import build_indexing_definitions
 from intmax_assets.defs.messaging import build_mock_relayers
 from intmax_assets.resources import ChainResource, WarehouseResource
@@ -42,7 +42,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs += relay_jobs
         sensors += relay_sensors
     return dg.Definitions(
-        assets=[*dg.load_assets_from_modules([withdrawals, transactions]), *indexing_assets],
+        assets=[*dg.load_assets_from_modules([withdrawals, transactions, deposits]), *indexing_assets],
         schedules=[transactions.transaction_ledger_schedule],
         jobs=jobs,
         sensors=sensors,

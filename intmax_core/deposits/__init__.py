@@ -1,0 +1,1 @@
+"""Deposits: the `deposits` table's lifecycle rows, derived from the indexed L1/L2 event tables."""

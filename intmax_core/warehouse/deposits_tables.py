@@ -1,0 +1,76 @@
+"""The `deposits` table: one row per INTMAX2 deposit id, derived from the indexed event tables.
+
+Kept by intmax_core.deposits.derive; every value can be recomputed from `evt_*` rows at any time,
+so the table holds no information of its own (a full rebuild reproduces it exactly).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import CHAR, BigInteger, Boolean, Column, DateTime, Index, PrimaryKeyConstraint, String, Table
+
+from intmax_core.warehouse.schema import ADDRESS_LENGTH, HASH_LENGTH, metadata, moment_column
+from intmax_core.warehouse.types import Uint256
+
+
+class DepositStatus(enum.StrEnum):
+    """pending -> relayed -> processed, or canceled (only possible while pending)."""
+
+    PENDING = "pending"
+    RELAYED = "relayed"
+    PROCESSED = "processed"
+    CANCELED = "canceled"
+
+
+# Statuses a later event can still change; the incremental refresh recomputes these every run.
+OPEN_STATUSES = (DepositStatus.PENDING.value, DepositStatus.RELAYED.value)
+
+deposits = Table(
+    "deposits",
+    metadata,
+    Column("deposit_id", BigInteger, nullable=False, comment="Liquidity deposit id (from 1)."),
+    Column("depositor", CHAR(ADDRESS_LENGTH), nullable=False, comment="L1 address that deposited (lowercase hex)."),
+    Column("recipient_salt_hash", CHAR(HASH_LENGTH), nullable=False, comment="Opaque INTMAX recipient salt hash."),
+    Column("token_index", BigInteger, nullable=False, comment="Liquidity token index (0 = native ETH)."),
+    Column("amount", Uint256(), nullable=False, comment="Deposited amount in the token's base unit (exact uint256)."),
+    Column("is_eligible", Boolean, nullable=False, comment="Whether the deposit is eligible for rewards."),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="pending -> relayed (a DepositsRelayed covers it) -> processed (its leaf is on L2), or canceled.",
+    ),
+    Column("deposit_hash", CHAR(HASH_LENGTH), nullable=False, comment="INTMAX2 deposit hash (docs/protocol.md §10.4)."),
+    Column("deposit_tx_hash", CHAR(HASH_LENGTH), nullable=False, comment="L1 transaction that emitted Deposited."),
+    Column("deposit_block_number", BigInteger, nullable=False, comment="L1 block of the Deposited log."),
+    Column("deposited_at", DateTime(timezone=True), nullable=False, comment="L1 block time of the deposit (UTC)."),
+    Column(
+        "relay_up_to_deposit_id",
+        BigInteger,
+        nullable=True,
+        comment="up_to_deposit_id of the first DepositsRelayed covering the deposit; null until relayed.",
+    ),
+    Column("relay_tx_hash", CHAR(HASH_LENGTH), nullable=True, comment="L1 transaction of that DepositsRelayed."),
+    Column("relay_block_number", BigInteger, nullable=True, comment="L1 block of that DepositsRelayed."),
+    Column("relayed_at", DateTime(timezone=True), nullable=True, comment="L1 block time of that DepositsRelayed."),
+    Column("cancel_tx_hash", CHAR(HASH_LENGTH), nullable=True, comment="L1 transaction of DepositCanceled, if any."),
+    Column("cancel_block_number", BigInteger, nullable=True, comment="L1 block of DepositCanceled, if any."),
+    Column(
+        "processed_tx_hash",
+        CHAR(HASH_LENGTH),
+        nullable=True,
+        comment="L2 transaction of the DepositLeafInserted with this deposit hash; null until processed.",
+    ),
+    Column("processed_block_number", BigInteger, nullable=True, comment="L2 block of that DepositLeafInserted."),
+    Column(
+        "processed_at", DateTime(timezone=True), nullable=True, comment="L2 block time of that DepositLeafInserted."
+    ),
+    Column("leaf_index", BigInteger, nullable=True, comment="Deposit tree leaf index (deposit_index, from 0)."),
+    moment_column("updated_at", "When the row last changed."),
+    PrimaryKeyConstraint("deposit_id"),
+    Index("ix_deposits_status", "status"),
+    Index("ix_deposits_deposit_hash", "deposit_hash"),
+    comment="One row per deposit id with its lifecycle, derived from evt_deposited, evt_deposits_relayed, "
+    "evt_deposit_canceled and evt_deposit_leaf_inserted (intmax_core.deposits).",
+)
