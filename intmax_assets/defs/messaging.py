@@ -11,6 +11,7 @@ does, and a later tick retries it.
 import dagster as dg
 from sqlalchemy import Engine
 
+from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.chain import fees
 from intmax_core.chain.rpc import RpcClient
@@ -21,12 +22,6 @@ from intmax_core.relaying import mock_relayers
 from intmax_core.relaying.mock_relayers import L1_TO_L2, L2_TO_L1, RelayReport
 
 SENSOR_INTERVAL_SECONDS = 15
-ACTIVE_RUN_STATUSES = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 # The originals' mock relayers bump gas by 0.2 per attempt (docs/protocol.md §2).
 MOCK_RELAYER_STEP = fees.RELAYER_STEP
 # Receipt wait of the originals' relayers (15 s in the processor, 30 s in the function services).
@@ -144,7 +139,7 @@ def build_mock_relayers(settings: Settings) -> tuple[list[dg.JobDefinition], lis
             # No run key: a failed run's messages must be retried by a later run. Instead, never
             # start a second run while one is queued or running (the ledger also guards each send).
             active = context.instance.get_runs(
-                filters=dg.RunsFilter(job_name=job.name, statuses=ACTIVE_RUN_STATUSES), limit=1
+                filters=dg.RunsFilter(job_name=job.name, statuses=IN_FLIGHT_STATUSES), limit=1
             )
             if active:
                 return dg.SkipReason(f"{job.name} is already queued or running")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from intmax_assets.defs.indexing.assets import IndexingConfig, asset_key, resolved_source
+from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.chain.blocks import get_block_headers
 from intmax_core.config import Settings
@@ -21,13 +22,6 @@ from intmax_core.indexing.indexer import safe_head
 from intmax_core.indexing.streams import StreamSpec
 
 SENSOR_INTERVAL_SECONDS = 30
-IN_FLIGHT_STATUSES = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
 # Runs in flight are few (the queue runs at most a handful at once); this bounds the read.
 IN_FLIGHT_RUNS_READ = 500
 # A retried tail waits 30 s, 60 s, 120 s ... after the previous attempt ended, at most 10 minutes.
