@@ -14,14 +14,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, select, update
+from sqlalchemy import Connection, Engine, Table, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from intmax_core.chain.blocks import get_block_headers
 from intmax_core.chain.rpc import RpcClient
 from intmax_core.indexing import coverage
 from intmax_core.indexing.streams import StreamSource
-from intmax_core.warehouse.event_tables import EVENT_TABLES
+from intmax_core.warehouse.event_tables import EVENT_TABLES, emitted_by
 from intmax_core.warehouse.schema import check_watermarks, stream_ranges
 
 # Newest stored blocks whose hashes are compared with the chain: a reorg deeper than the
@@ -60,8 +61,8 @@ class StreamAuditor:
         self.stream = source.stream
         self.tables = [EVENT_TABLES[event.name] for event in self.stream.events]
 
-    def rows_of(self, table):  # type: ignore[no-untyped-def]
-        return and_(table.c.chain_id == self.chain_id, table.c.address == self.source.address)
+    def rows_of(self, table: Table) -> ColumnElement[bool]:
+        return emitted_by(table, self.chain_id, self.source.address)
 
     def _hashes(self, numbers: list[int]) -> dict[int, str]:
         return {n: header.hash for n, header in get_block_headers(self.client, numbers).items()}

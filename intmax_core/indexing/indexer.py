@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, union
+from sqlalchemy import Engine, Table, delete, select, union
+from sqlalchemy.sql.elements import ColumnElement
 
 from intmax_core.chain.blocks import get_block_headers
 from intmax_core.chain.log_fetcher import DEFAULT_INITIAL_RANGE, DEFAULT_MAX_RANGE, FetchStats, LogFetcher
@@ -33,7 +34,7 @@ from intmax_core.indexing import coverage
 from intmax_core.indexing.bulk_insert import PreparedRows, prepare_rows, write_prepared
 from intmax_core.indexing.coverage import BlockRange
 from intmax_core.indexing.streams import StreamSource
-from intmax_core.warehouse.event_tables import EVENT_TABLES
+from intmax_core.warehouse.event_tables import EVENT_TABLES, emitted_by
 from intmax_core.warehouse.schema import stream_ranges
 
 # Segments fetched and decoded ahead while the oldest is written. Two in flight beat one on a
@@ -192,8 +193,8 @@ class StreamIndexer:
     def _chain_hashes(self, numbers: Iterable[int]) -> dict[int, str]:
         return {n: header.hash for n, header in get_block_headers(self.client, numbers).items()}
 
-    def rows_of(self, table):  # type: ignore[no-untyped-def]
-        return (table.c.chain_id == self.chain_id) & (table.c.address == self.source.address)
+    def rows_of(self, table: Table) -> ColumnElement[bool]:
+        return emitted_by(table, self.chain_id, self.source.address)
 
     # --- indexing --------------------------------------------------------------------------
     def index(self, from_block: int, to_block: int, stats: IndexStats | None = None) -> IndexStats:

@@ -19,7 +19,9 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    and_,
 )
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from intmax_core.chain.events import ALL_EVENTS, EventSpec
@@ -98,3 +100,8 @@ def _event_table(event: EventSpec) -> Table:
 
 
 EVENT_TABLES: dict[str, Table] = {event.name: _event_table(event) for event in ALL_EVENTS}
+
+
+def emitted_by(table: Table, chain_id: int, address: str) -> ColumnElement[bool]:
+    """The rows of `table` a stream owns: logs of its contract `address` on `chain_id`."""
+    return and_(table.c.chain_id == chain_id, table.c.address == address)
