@@ -155,6 +155,11 @@ class Settings(BaseSettings):
         description="CoinGecko API base URL (https://api.coingecko.com/api/v3); the devnet manifest sets its stand-in.",
     )
 
+    token_default_image_url: str = Field(
+        "https://storage.googleapis.com/intmax-token-images/images/default.png",
+        description="Logo URL served for a token without one (token prices and token maps).",
+    )
+
     # --- secrets -------------------------------------------------------------------------------
     owner_mnemonic: SecretStr | None = Field(
         None, description="BIP-39 mnemonic of the operational wallets (m/44'/60'/0'/0/{index})."
@@ -202,7 +207,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"each URL must be http(s):// or ws(s):// with a host (got scheme {parsed.scheme!r})")
         return urls
 
-    @field_validator("coingecko_url")
+    @field_validator("coingecko_url", "token_default_image_url")
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
         if not value:
