@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from intmax_assets.defs import deposits, transactions, withdrawals
+from intmax_assets.defs.deposits.relay import build_deposit_relay
 from intmax_assets.defs.indexing import build_indexing_definitions
 from intmax_assets.defs.messaging import build_mock_relayers
 from intmax_assets.resources import ChainResource, WarehouseResource
@@ -36,7 +37,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     indexing_assets, indexing_sensors = build_indexing_definitions(settings)
-    jobs, sensors = [], [*indexing_sensors]
+    relay_job, relay_sensor = build_deposit_relay(settings)
+    jobs, sensors = [relay_job], [*indexing_sensors, relay_sensor]
     if settings.network == "devnet":  # the mock messengers exist only on the devnet
         relay_jobs, relay_sensors = build_mock_relayers(settings)
         jobs += relay_jobs

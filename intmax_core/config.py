@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -158,6 +159,17 @@ class Settings(BaseSettings):
     token_default_image_url: str = Field(
         "https://storage.googleapis.com/intmax-token-images/images/default.png",
         description="Logo URL served for a token without one (token prices and token maps).",
+    )
+
+    # --- deposits ------------------------------------------------------------------------------
+    deposit_relay_min_deposits: int = Field(
+        100, ge=1, description="Relay as soon as this many final deposits wait for relayDeposits."
+    )
+    deposit_relay_max_wait_seconds: float = Field(
+        600, ge=0, description="Relay anyway once the oldest waiting deposit is this old (seconds of L1 block time)."
+    )
+    deposit_relay_fee_eth: Decimal = Field(
+        Decimal("0.1"), ge=0, description="ETH sent with each relayDeposits to pay the L2 execution (excess refunded)."
     )
 
     # --- secrets -------------------------------------------------------------------------------

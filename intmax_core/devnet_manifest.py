@@ -16,6 +16,7 @@ MANIFEST_FILE = "devnet.json"
 MANIFEST_VERSION = 1
 # anvil suggests fees from recent tips, which on a devnet are the pipeline's own: without a
 # ceiling the originals' fee formulas compound with every transaction (see SendPolicy).
+DEVNET_DEPOSIT_RELAY_MAX_WAIT_SECONDS = 15
 DEVNET_MAX_FEE_PER_GAS_GWEI = 100
 
 # Manifest contract keys that have a `<key>_address` / `<key>_deployed_block` setting.
@@ -87,6 +88,8 @@ class DevnetManifest:
             "mock_messenger_private_key": self.mock_messenger_private_key,
             "l1_max_fee_per_gas_gwei": DEVNET_MAX_FEE_PER_GAS_GWEI,
             "l2_max_fee_per_gas_gwei": DEVNET_MAX_FEE_PER_GAS_GWEI,
+            # Relay simulated deposits within seconds, not the production 10 minutes.
+            "deposit_relay_max_wait_seconds": DEVNET_DEPOSIT_RELAY_MAX_WAIT_SECONDS,
         }
         if self.coingecko is not None:
             values["coingecko_url"] = self.coingecko.url

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from intmax_assets.definitions import build_definitions, build_resources
-from intmax_assets.defs.indexing import asset_key, build_stream_asset, sensors
+from intmax_assets.defs import run_status
+from intmax_assets.defs.indexing import asset_key, build_stream_asset
 from intmax_core.chain.rpc import RpcClient
 from intmax_core.config import Settings, load_settings
 from intmax_core.devnet_manifest import write_manifest
@@ -265,7 +266,7 @@ def test_a_tail_run_without_progress_is_retried_after_a_backoff(
         assert not waiting.run_requests and "retrying in" in (waiting.skip_message or "")
         assert instance.get_runs(filters=dg.RunsFilter(run_ids=[failed.run_id]))
         # Once the backoff has passed, the same work is requested again, under a numbered key.
-        monkeypatch.setattr(sensors, "RETRY_BACKOFF_SECONDS", 0)
+        monkeypatch.setattr(run_status, "RETRY_BACKOFF_SECONDS", 0)
         (retry,) = _tick(defs, instance, dated_settings).run_requests or []
         assert retry.run_key == f"{request.run_key}#1"
 

@@ -1,4 +1,7 @@
-"""Run statuses the sensors share."""
+"""What the sensors share: in-flight run statuses, and retrying a piece of work with backoff."""
+
+import time
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -11,3 +14,35 @@ IN_FLIGHT_STATUSES = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
+
+# A retried piece of work waits 30 s, 60 s, 120 s ... after the previous attempt ended, at most 10 minutes.
+RETRY_BACKOFF_SECONDS = 30
+RETRY_BACKOFF_MAX_SECONDS = 600
+# Earlier attempts read per tick; a piece of work retried more often than this waits the maximum anyway.
+ATTEMPTS_READ = 100
+
+
+def retry_backoff_seconds(attempt: int) -> float:
+    return min(RETRY_BACKOFF_MAX_SECONDS, RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1))
+
+
+@dataclass(frozen=True)
+class PriorAttempts:
+    """Earlier runs of the same work (tagged `tag=work`): a run that did the work changes the work."""
+
+    count: int
+    wait_seconds: float  # > 0: the last attempt ended too recently to retry yet
+
+    def run_key(self, base: str) -> str:
+        """`base` for the first attempt, `base#n` for the n-th retry (a run key is used only once)."""
+        return base + (f"#{self.count}" if self.count else "")
+
+
+def prior_attempts(instance: dg.DagsterInstance, tag: str, work: str) -> PriorAttempts:
+    earlier = instance.get_run_records(filters=dg.RunsFilter(tags={tag: work}), limit=ATTEMPTS_READ)
+    if not earlier:
+        return PriorAttempts(0, 0.0)
+    last = earlier[0]
+    # A run that never started (canceled while queued) has no end time: its last update counts.
+    ended = last.end_time or last.update_timestamp.timestamp()
+    return PriorAttempts(len(earlier), retry_backoff_seconds(len(earlier)) - (time.time() - ended))

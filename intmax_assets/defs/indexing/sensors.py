@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from intmax_assets.defs.indexing.assets import IndexingConfig, asset_key, resolved_source
-from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES
+from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES, prior_attempts
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.chain.blocks import get_block_headers
 from intmax_core.config import Settings
@@ -24,9 +24,6 @@ from intmax_core.indexing.streams import StreamSpec
 SENSOR_INTERVAL_SECONDS = 30
 # Runs in flight are few (the queue runs at most a handful at once); this bounds the read.
 IN_FLIGHT_RUNS_READ = 500
-# A retried tail waits 30 s, 60 s, 120 s ... after the previous attempt ended, at most 10 minutes.
-RETRY_BACKOFF_SECONDS = 30
-RETRY_BACKOFF_MAX_SECONDS = 600
 TAIL_WORK_TAG = "intmax/tail_work"
 
 
@@ -37,10 +34,6 @@ def streams_in_flight(instance: dg.DagsterInstance, streams: list[StreamSpec]) -
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT_STATUSES), limit=IN_FLIGHT_RUNS_READ):
         busy.update(name for key, name in keys.items() if key in (run.asset_selection or ()))
     return busy
-
-
-def retry_backoff_seconds(attempt: int) -> float:
-    return min(RETRY_BACKOFF_MAX_SECONDS, RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1))
 
 
 def build_indexing_sensor(chain: str, streams: list[StreamSpec], settings: Settings) -> dg.SensorDefinition:
@@ -77,20 +70,17 @@ def build_indexing_sensor(chain: str, streams: list[StreamSpec], settings: Setti
                 return dg.SkipReason(f"already queued or running: {', '.join(sorted(busy))}")
             head_time = datetime.fromtimestamp(get_block_headers(client, [head])[head].timestamp, UTC)
         work = ",".join(f"{s.name}@{next_blocks[s]}" for s in ready)
-        earlier = context.instance.get_run_records(filters=dg.RunsFilter(tags={TAIL_WORK_TAG: work}), limit=100)
-        if earlier:
+        attempts = prior_attempts(context.instance, TAIL_WORK_TAG, work)
+        if attempts.wait_seconds > 0:
             # The same work ran before and the cursors did not move: retry, but not at every tick.
-            last = earlier[0]
-            # A run that never started (canceled while queued) has no end time: its last update counts.
-            ended = last.end_time or last.update_timestamp.timestamp()
-            wait = retry_backoff_seconds(len(earlier)) - (datetime.now(UTC).timestamp() - ended)
-            if wait > 0:
-                return dg.SkipReason(f"{work}: attempt {len(earlier)} ended without progress; retrying in {wait:.0f} s")
+            return dg.SkipReason(
+                f"{work}: attempt {attempts.count} ended without progress; retrying in {attempts.wait_seconds:.0f} s"
+            )
         # The partition of the newest block the run may write (clamped to the partitions that exist).
         today = datetime.now(UTC).date()
         day = min(max(head_time.date(), settings.indexing_start_date), today)
         request = dg.RunRequest(
-            run_key=f"tail:{chain}:{work}" + (f"#{len(earlier)}" if earlier else ""),
+            run_key=attempts.run_key(f"tail:{chain}:{work}"),
             partition_key=day.isoformat(),
             asset_selection=[asset_key(s) for s in ready],
             run_config=dg.RunConfig(ops={asset_key(s).path[-1]: IndexingConfig(tail=True) for s in ready}),

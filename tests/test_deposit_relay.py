@@ -1,0 +1,333 @@
+"""Deposit relaying on the devnet: the sensor's policy, the relay job, batches of 450, crash safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from sqlalchemy import select
+from web3 import Web3
+from web3.logs import DISCARD
+
+from intmax_assets.definitions import build_definitions, build_resources
+from intmax_assets.defs import run_status
+from intmax_core.config import Settings
+from intmax_core.deposits.relay_plan import RELAY_LIMIT, RelayBatch, plan_batches, relay_gas_limit
+from intmax_core.deposits.relayer import PURPOSE
+from intmax_core.warehouse import migrate
+from intmax_core.warehouse.deposits_tables import deposits
+from intmax_core.warehouse.engine import make_engine
+from intmax_core.warehouse.ledger import transaction_attempts, transactions
+from intmax_devnet import accounts
+from intmax_devnet.deployer import contract_at, deploy_contract, transact
+from intmax_devnet.devnet import RunningDevnet, web3_for
+from tests.conftest import PROJECT_ROOT
+from tests.devnet_activity import contract
+from tests.indexing_helpers import index_all
+
+RELAY_JOB = "relay_deposits"
+# BulkDepositor deposits per transaction: ~80k gas each keeps a transaction under anvil's 30M block gas.
+BULK_PER_TX = 300
+WEI_PER_BULK_DEPOSIT = 10**12
+
+
+# ------------------------------------------------------------------------------------ the plan
+
+
+def test_batches_start_after_the_last_relayed_id_and_carry_at_most_450_ids() -> None:
+    batches = plan_batches(last_relayed=10, last_final=1_000)
+    assert [(b.first_deposit_id, b.up_to_deposit_id) for b in batches] == [(11, 460), (461, 910), (911, 1_000)]
+    assert [b.hashes for b in batches] == [450, 450, 90]
+    assert [b.gas_limit for b in batches] == [220_000 + 20_000 * n + 100_000 for n in (450, 450, 90)]
+    assert plan_batches(last_relayed=1_000, last_final=1_000) == []
+
+
+def test_a_batch_gas_limit_counts_only_the_hashes_it_carries() -> None:
+    (batch,) = plan_batches(last_relayed=0, last_final=5, canceled={2, 5, 9})
+    assert batch == RelayBatch(1, 5, 3) and batch.gas_limit == relay_gas_limit(3) == 380_000
+    # Every id is relayed exactly once whatever the range: no gap, no overlap between batches.
+    batches = plan_batches(last_relayed=3, last_final=3 + 2 * RELAY_LIMIT + 1)
+    covered = [i for b in batches for i in range(b.first_deposit_id, b.up_to_deposit_id + 1)]
+    assert covered == list(range(4, 3 + 2 * RELAY_LIMIT + 2))
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture
+def relay_settings(devnet_settings: Settings, warehouse_url: str) -> Settings:
+    migrate.upgrade(warehouse_url)
+    # Relay as soon as one deposit waits: the policy itself is tested separately.
+    return devnet_settings.model_copy(update={"database_url": warehouse_url, "deposit_relay_min_deposits": 1})
+
+
+def _deposit_eth_and_erc20(devnet: RunningDevnet) -> list[int]:
+    """Two ETH deposits and one USDC deposit (approve first), from the builder's funded account."""
+    manifest = devnet.manifest
+    l1 = web3_for(manifest.l1.rpc_url)
+    liquidity = contract(l1, manifest, "liquidity")
+    user = accounts.role("deployer").address  # holds the test tokens' initial supply
+    ids = []
+    for amount in (10**15, 3 * 10**15 + 7):
+        receipt = transact(l1, liquidity.functions.depositNativeToken(os.urandom(32), b"", b""), user, value=amount)
+        ids.append(liquidity.events.Deposited().process_receipt(receipt)[0]["args"]["depositId"])
+    usdc = contract(l1, manifest, "usdc")
+    transact(l1, usdc.functions.approve(liquidity.address, 12_345_678), user)
+    receipt = transact(l1, liquidity.functions.depositERC20(usdc.address, os.urandom(32), 12_345_678, b"", b""), user)
+    ids.append(liquidity.events.Deposited().process_receipt(receipt, errors=DISCARD)[0]["args"]["depositId"])
+    return ids
+
+
+def _bulk_deposit(devnet: RunningDevnet, count: int) -> None:
+    """`count` ETH deposits through the BulkDepositor contract, BULK_PER_TX per transaction."""
+    manifest = devnet.manifest
+    l1 = web3_for(manifest.l1.rpc_url)
+    sender = accounts.role("deployer").address
+    address, _ = deploy_contract(l1, "BulkDepositor", [], sender)
+    bulk = contract_at(l1, "BulkDepositor", address)
+    liquidity = Web3.to_checksum_address(manifest.contracts["liquidity"].address)
+    made = 0
+    while made < count:
+        n = min(BULK_PER_TX, count - made)
+        transact(l1, bulk.functions.depositMany(liquidity, n, made + 1), sender, value=n * WEI_PER_BULK_DEPOSIT)
+        made += n
+
+
+def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings):  # type: ignore[no-untyped-def]
+    sensor = defs.get_sensor_def("deposit_relay_sensor")
+    return sensor.evaluate_tick(
+        dg.build_sensor_context(instance=instance, definitions=defs, resources=build_resources(settings))
+    )
+
+
+def _relay_rows(url: str) -> list[dict]:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(select(transactions).where(transactions.c.purpose == PURPOSE)).mappings().all()
+    engine.dispose()
+    return sorted((dict(r) for r in rows), key=lambda r: int(r["idempotency_key"]))
+
+
+def _relays_on_chain(devnet: RunningDevnet) -> list[tuple[int, int]]:
+    """(upToDepositId, gasLimit) of every DepositsRelayed on L1, in chain order."""
+    l1 = web3_for(devnet.manifest.l1.rpc_url)
+    events = contract(l1, devnet.manifest, "liquidity").events.DepositsRelayed().get_logs(from_block=0)
+    return [(e["args"]["upToDepositId"], e["args"]["gasLimit"]) for e in events]
+
+
+def _analyzer_nonce(devnet: RunningDevnet) -> int:
+    l1 = web3_for(devnet.manifest.l1.rpc_url)
+    return l1.eth.get_transaction_count(Web3.to_checksum_address(devnet.manifest.accounts["deposit_analyzer"]))
+
+
+# ------------------------------------------------------------------------------------ the flow
+
+
+def test_relay_sensor_and_job_relay_eth_and_erc20_deposits_until_processed(
+    devnet: RunningDevnet, relay_settings: Settings
+) -> None:
+    url = relay_settings.warehouse_url
+    ids = _deposit_eth_and_erc20(devnet)
+    defs = build_definitions(relay_settings)
+    with dg.instance_for_test() as instance:
+        # Nothing indexed yet: nothing to relay (the sensor reads only the warehouse).
+        idle = _tick(defs, instance, relay_settings)
+        assert not idle.run_requests and "0 deposits waiting" in (idle.skip_message or "")
+        index_all(relay_settings, url)
+        (request,) = _tick(defs, instance, relay_settings).run_requests or []
+        assert request.run_key == f"relay:1-{ids[-1]}"
+
+        nonce = _analyzer_nonce(devnet)
+        result = defs.get_job_def(RELAY_JOB).execute_in_process(instance=instance, tags=request.tags)
+        assert result.success
+        assert _relays_on_chain(devnet) == [(ids[-1], relay_gas_limit(len(ids)))]
+        assert _analyzer_nonce(devnet) == nonce + 1
+        (row,) = _relay_rows(url)
+        assert (row["idempotency_key"], row["status"], int(row["value"])) == (str(ids[-1]), "confirmed", 10**17)
+
+        # The relay is known from the ledger before the tail indexes it: no new request.
+        after = _tick(defs, instance, relay_settings)
+        assert not after.run_requests and "0 deposits waiting" in (after.skip_message or "")
+        # A second run sends nothing.
+        assert defs.get_job_def(RELAY_JOB).execute_in_process(instance=instance).success
+        assert _analyzer_nonce(devnet) == nonce + 1 and len(_relays_on_chain(devnet)) == 1
+
+        # The mock messenger delivers the batch; the deposits become processed with their L2 leaf.
+        index_all(relay_settings, url)
+        assert defs.get_job_def("mock_l1_to_l2_relay").execute_in_process(instance=instance).success
+        index_all(relay_settings, url)
+        deposits_job = defs.resolve_implicit_global_asset_job_def().get_subset(
+            asset_selection={dg.AssetKey("deposits")}
+        )
+        assert deposits_job.execute_in_process(instance=instance).success
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(select(deposits).order_by(deposits.c.deposit_id)).mappings().all()
+    engine.dispose()
+    assert [r["deposit_id"] for r in rows] == ids
+    assert all(r["status"] == "processed" and r["relay_tx_hash"] == row["tx_hash"] for r in rows)
+    assert [r["leaf_index"] for r in rows] == [0, 1, 2]
+    assert all(r["processed_tx_hash"] and r["processed_block_number"] for r in rows)
+
+
+def test_the_policy_waits_for_enough_deposits_or_the_oldest_age(
+    devnet: RunningDevnet, relay_settings: Settings
+) -> None:
+    url = relay_settings.warehouse_url
+    ids = _deposit_eth_and_erc20(devnet)
+    index_all(relay_settings, url)
+    with dg.instance_for_test() as instance:
+        # 3 waiting, threshold 4, oldest a few seconds old against a 10-minute limit: wait.
+        waiting = relay_settings.model_copy(
+            update={"deposit_relay_min_deposits": 4, "deposit_relay_max_wait_seconds": 600}
+        )
+        tick = _tick(build_definitions(waiting), instance, waiting)
+        assert not tick.run_requests and "3 deposits waiting; the relay policy says wait" in (tick.skip_message or "")
+        # Enough deposits.
+        by_count = waiting.model_copy(update={"deposit_relay_min_deposits": 3})
+        assert _tick(build_definitions(by_count), instance, by_count).run_requests
+        # Or the oldest has waited long enough.
+        by_age = waiting.model_copy(update={"deposit_relay_max_wait_seconds": 0})
+        defs = build_definitions(by_age)
+        (request,) = _tick(defs, instance, by_age).run_requests or []
+        assert request.run_key == f"relay:1-{ids[-1]}"
+
+        # Never a second run while one is in flight.
+        running = instance.create_run_for_job(
+            job_def=defs.get_job_def(RELAY_JOB), status=dg.DagsterRunStatus.STARTED, tags=request.tags
+        )
+        busy = _tick(defs, instance, by_age)
+        assert not busy.run_requests and "already queued or running" in (busy.skip_message or "")
+        # It ended without relaying (say the RPC failed): the same work is retried after a backoff, as #1.
+        instance.report_run_failed(running)
+        backoff = _tick(defs, instance, by_age)
+        assert not backoff.run_requests and "retrying in" in (backoff.skip_message or "")
+        monkeypatch = pytest.MonkeyPatch()
+        monkeypatch.setattr(run_status, "RETRY_BACKOFF_SECONDS", 0)
+        try:
+            (retry,) = _tick(defs, instance, by_age).run_requests or []
+        finally:
+            monkeypatch.undo()
+        assert retry.run_key == f"{request.run_key}#1"
+
+
+def test_a_parked_relay_stops_the_sensor_and_the_job(devnet: RunningDevnet, relay_settings: Settings) -> None:
+    url = relay_settings.warehouse_url
+    _deposit_eth_and_erc20(devnet)
+    index_all(relay_settings, url)
+    engine = make_engine(url)
+    with engine.begin() as connection:  # what the sender leaves after a revert that will not go away
+        connection.execute(
+            transactions.insert().values(
+                purpose=PURPOSE,
+                idempotency_key="2",
+                chain_id=devnet.manifest.l1.chain_id,
+                signer=devnet.manifest.accounts["deposit_analyzer"].lower(),
+                to_address=devnet.manifest.contracts["liquidity"].address,
+                value=10**17,
+                calldata_hash="0x" + "11" * 32,
+                calldata=b"\x76\x91\x8c\x0d",
+                status="parked",
+                error_name="RelayLimitExceeded",
+            )
+        )
+    engine.dispose()
+    defs = build_definitions(relay_settings)
+    with dg.instance_for_test() as instance:
+        tick = _tick(defs, instance, relay_settings)
+        assert not tick.run_requests and "deposit relay 2 is parked" in (tick.skip_message or "")
+        nonce = _analyzer_nonce(devnet)
+        result = defs.get_job_def(RELAY_JOB).execute_in_process(instance=instance, raise_on_error=False)
+        assert not result.success
+        failure = result.failure_data_for_node("relay_deposits_op")
+        assert failure is not None and "RelayLimitExceeded" in failure.error.message
+        assert "intmax tx requeue deposit_relay 2" in failure.error.message
+    assert _analyzer_nonce(devnet) == nonce and _relays_on_chain(devnet) == []
+
+
+def _run_relay_job_in_a_process(settings: Settings, tmp_path: Path) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "INTMAX_DATA_DIR": str(settings.data_dir),
+        "INTMAX_DATABASE_URL": settings.warehouse_url,
+        "INTMAX_DEPOSIT_RELAY_MIN_DEPOSITS": "1",
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    code = f"from intmax_assets.definitions import defs\ndefs.get_job_def({RELAY_JOB!r}).execute_in_process()\n"
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_more_than_450_deposits_go_in_several_batches_exactly_once_across_a_sigkill(
+    devnet: RunningDevnet, devnet_settings: Settings, postgres_url: str, tmp_path: Path
+) -> None:
+    migrate.upgrade(postgres_url)
+    settings = devnet_settings.model_copy(update={"database_url": postgres_url, "deposit_relay_min_deposits": 1})
+    _bulk_deposit(devnet, 1_000)
+    index_all(settings, postgres_url)
+    l1 = web3_for(devnet.manifest.l1.rpc_url)
+    nonce = _analyzer_nonce(devnet)
+
+    # The first run broadcasts the first batch and is SIGKILLed before it sees the receipt.
+    l1.provider.make_request("evm_setAutomine", [False])
+    try:
+        worker = _run_relay_job_in_a_process(settings, tmp_path)
+        engine = make_engine(postgres_url)
+
+        def broadcast() -> bool:
+            with engine.connect() as connection:
+                hashes = connection.execute(select(transaction_attempts.c.tx_hash)).scalars().all()
+            return any(l1.provider.make_request("eth_getTransactionByHash", [h]).get("result") for h in hashes)
+
+        wait_until(broadcast, worker)
+        worker.send_signal(signal.SIGKILL)
+        worker.communicate(timeout=30)
+        assert worker.returncode == -signal.SIGKILL
+        engine.dispose()
+        l1.provider.make_request("evm_mine", [])  # mined after the process died
+    finally:
+        l1.provider.make_request("evm_setAutomine", [True])
+    ((key, status),) = [(r["idempotency_key"], r["status"]) for r in _relay_rows(postgres_url)]
+    assert (key, status) == ("450", "sent")
+    assert _relays_on_chain(devnet) == [(450, relay_gas_limit(450))]
+
+    # The next run reconciles the first batch (nothing resent) and relays the rest.
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        assert defs.get_job_def(RELAY_JOB).execute_in_process(instance=instance).success
+        assert defs.get_job_def(RELAY_JOB).execute_in_process(instance=instance).success  # and again: nothing
+    assert _relays_on_chain(devnet) == [
+        (450, relay_gas_limit(450)),
+        (900, relay_gas_limit(450)),
+        (1_000, relay_gas_limit(100)),
+    ]
+    assert _analyzer_nonce(devnet) == nonce + 3
+    assert [(r["idempotency_key"], r["status"]) for r in _relay_rows(postgres_url)] == [
+        ("450", "confirmed"),
+        ("900", "confirmed"),
+        ("1000", "confirmed"),
+    ]
+    liquidity = contract(l1, devnet.manifest, "liquidity")
+    assert liquidity.functions.getLastRelayedDepositId().call() == 1_000
+
+
+def wait_until(condition, worker: subprocess.Popen[str], timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if worker.poll() is not None:
+            raise AssertionError(f"the relay process ended early: {worker.communicate()[1][-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError("the relay process did not broadcast in time")
+        time.sleep(0.2)
