@@ -6,8 +6,10 @@ import dagster as dg
 
 from intmax_assets.defs import deposits, transactions, withdrawals
 from intmax_assets.defs.deposits.relay import build_deposit_relay
+from intmax_assets.defs.deposits.sensors import deposits_refresh_sensor
 from intmax_assets.defs.indexing import build_indexing_definitions
 from intmax_assets.defs.messaging import build_mock_relayers
+from intmax_assets.defs.minting import build_minting_definitions
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.config import Settings, load_settings
 
@@ -37,15 +39,20 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     indexing_assets, indexing_sensors = build_indexing_definitions(settings)
+    minting_assets, minting_schedules = build_minting_definitions(settings)
     relay_job, relay_sensor = build_deposit_relay(settings)
-    jobs, sensors = [relay_job], [*indexing_sensors, relay_sensor]
+    jobs, sensors = [relay_job], [*indexing_sensors, relay_sensor, deposits_refresh_sensor]
     if settings.network == "devnet":  # the mock messengers exist only on the devnet
         relay_jobs, relay_sensors = build_mock_relayers(settings)
         jobs += relay_jobs
         sensors += relay_sensors
     return dg.Definitions(
-        assets=[*dg.load_assets_from_modules([withdrawals, transactions, deposits]), *indexing_assets],
-        schedules=[transactions.transaction_ledger_schedule],
+        assets=[
+            *dg.load_assets_from_modules([withdrawals, transactions, deposits]),
+            *indexing_assets,
+            *minting_assets,
+        ],
+        schedules=[transactions.transaction_ledger_schedule, *minting_schedules],
         jobs=jobs,
         sensors=sensors,
         resources=build_resources(settings),

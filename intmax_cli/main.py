@@ -162,6 +162,62 @@ def _tx(settings: Settings, args: argparse.Namespace) -> int:
         engine.dispose()
 
 
+def _deposits(settings: Settings, args: argparse.Namespace) -> int:
+    """`deposits replay <l1-tx>`: re-send a stuck deposit message through the transaction sender."""
+    from intmax_core.chain.rpc import RpcClient
+    from intmax_core.deposits.relayer import deposit_relayer_sender, relay_fee_wei
+    from intmax_core.deposits.replay import ReplayError, find_deposit_message, replay_deposit_message
+    from intmax_core.warehouse.engine import shared_engine
+
+    missing = [
+        name
+        for name, value in (
+            ("INTMAX_L1_RPC_URLS", settings.l1_rpc_urls),
+            ("INTMAX_LIQUIDITY_ADDRESS", settings.liquidity_address),
+            ("INTMAX_L1_SCROLL_MESSENGER_ADDRESS", settings.l1_scroll_messenger_address),
+        )
+        if not value
+    ]
+    if missing:
+        print(f"intmax deposits replay: set {', '.join(missing)}", file=sys.stderr)
+        return 2
+    assert settings.liquidity_address and settings.l1_scroll_messenger_address
+    tx_hash = args.l1_tx.lower()
+    if len(tx_hash) != 66 or not tx_hash.startswith("0x"):
+        print("intmax deposits replay: <l1-tx> must be a 0x-prefixed 32-byte transaction hash", file=sys.stderr)
+        return 2
+    with RpcClient(settings.l1_rpc_urls, name="L1") as client:
+        try:
+            message = find_deposit_message(
+                client, tx_hash, settings.l1_scroll_messenger_address, settings.liquidity_address
+            )
+        except ReplayError as error:
+            print(f"intmax deposits replay: {error}", file=sys.stderr)
+            return 1
+        chain_id = client.chain_id()
+        if settings.l1_chain_id is not None and chain_id != settings.l1_chain_id:
+            print(
+                f"intmax deposits replay: L1 RPC serves chain {chain_id}, not {settings.l1_chain_id}", file=sys.stderr
+            )
+            return 2
+        sender = deposit_relayer_sender(settings, client, shared_engine(settings.warehouse_url), chain_id)
+        print(
+            f"message {message.message_nonce}: {message.hashes} deposit hashes, gas limit {message.gas_limit:,} -> "
+            f"{message.new_gas_limit:,}; replaying from {sender.signer.address}"
+        )
+        outcome = replay_deposit_message(
+            sender, message, settings.l1_scroll_messenger_address, relay_fee_wei(settings), args.attempt
+        )
+    print(f"{outcome.purpose}/{outcome.idempotency_key}: {outcome.status.value} {outcome.tx_hash or ''}".rstrip())
+    if not outcome.ok:
+        print(
+            f"intmax deposits replay: {outcome.error_name or outcome.parked_reason or outcome.last_error}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def _config(settings: Settings, args: argparse.Namespace) -> int:
     # model_dump_json keeps SecretStr masked as "**********".
     print(settings.model_dump_json(indent=2))
@@ -220,6 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("purpose")
     requeue.add_argument("idempotency_key")
     tx.set_defaults(handler=_tx)
+
+    deposits = commands.add_parser("deposits", help="deposit operations")
+    deposits_commands = deposits.add_subparsers(dest="deposits_command", required=True)
+    replay = deposits_commands.add_parser(
+        "replay", help="re-send the stuck L1->L2 message of a relayDeposits transaction with a gas limit that fits it"
+    )
+    replay.add_argument("l1_tx", help="hash of the L1 transaction that relayed the deposits")
+    replay.add_argument(
+        "--attempt", type=int, default=1, help="replay number for this message (a second replay needs 2, ...)"
+    )
+    deposits.set_defaults(handler=_deposits)
 
     config = commands.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(handler=_config)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -171,6 +171,29 @@ class Settings(BaseSettings):
     deposit_relay_fee_eth: Decimal = Field(
         Decimal("0.1"), ge=0, description="ETH sent with each relayDeposits to pay the L2 execution (excess refunded)."
     )
+
+    # --- minting -------------------------------------------------------------------------------
+    mint_available_from: AwareDatetime | None = Field(
+        None,
+        description="ISO datetime with a zone (e.g. 2026-12-01T00:00:00Z) from which the first ITX mint and the first "
+        "transfer to Liquidity may be sent; later ones follow the last one on chain. Unset = at once on the devnet, "
+        "never on testnet/mainnet (the first real mint is an explicit decision).",
+    )
+    minting_schedule_cron: str = Field(
+        "5 0 * * *", description="Cron expression (UTC) of the daily minter_actions schedule (decides and acts)."
+    )
+
+    @field_validator("mint_available_from", mode="before")
+    @classmethod
+    def _empty_mint_available_from(cls, value: object) -> object:
+        return None if value == "" else value  # `INTMAX_MINT_AVAILABLE_FROM=` (as in .env.example) = unset
+
+    @field_validator("minting_schedule_cron")
+    @classmethod
+    def _check_minting_cron(cls, value: str) -> str:
+        if len(value.split()) != 5 or not re.fullmatch(r"[0-9A-Za-z*/,\-\s]+", value):
+            raise ValueError("must be a 5-field cron expression, e.g. '5 0 * * *'")
+        return value
 
     # --- secrets -------------------------------------------------------------------------------
     owner_mnemonic: SecretStr | None = Field(

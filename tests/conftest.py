@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from intmax_core.config import Settings, load_settings
 from intmax_core.devnet_manifest import write_manifest
+from intmax_core.warehouse import migrate
 from intmax_core.warehouse.engine import normalize_url
 from intmax_devnet.devnet import RunningDevnet, start_devnet, web3_for
 
@@ -110,6 +111,13 @@ def devnet_settings(devnet: RunningDevnet, tmp_path: Path) -> Settings:
     """Settings as the pipeline sees them on the devnet: from its manifest, with a fresh SQLite warehouse."""
     write_manifest(tmp_path, devnet.manifest)
     return load_settings(data_dir=tmp_path)
+
+
+@pytest.fixture
+def relay_settings(devnet_settings: Settings, warehouse_url: str) -> Settings:
+    migrate.upgrade(warehouse_url)
+    # Relay as soon as one deposit waits: the policy itself is tested separately.
+    return devnet_settings.model_copy(update={"database_url": warehouse_url, "deposit_relay_min_deposits": 1})
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -8,6 +8,7 @@ way the pipeline's jobs will do them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -139,3 +140,20 @@ def full_flow(devnet: RunningDevnet, warehouse_url: str, plan: SimulationPlan) -
     transact(l1, minter.functions.mint(), token_manager)
     transact(l1, minter.functions.transferToLiquidity(ITX_TRANSFER), token_manager)
     return Activity(report.deposit_ids, report.withdrawal_hashes)
+
+
+def deposit_eth_and_usdc(devnet: RunningDevnet) -> list[int]:
+    """Two ETH deposits and one USDC deposit (approved first) from the deployer; returns their ids."""
+    manifest = devnet.manifest
+    l1 = web3_for(manifest.l1.rpc_url)
+    liquidity = contract(l1, manifest, "liquidity")
+    user = accounts.role("deployer").address  # holds the test tokens' initial supply
+    ids = []
+    for amount in (10**15, 3 * 10**15 + 7):
+        receipt = transact(l1, liquidity.functions.depositNativeToken(os.urandom(32), b"", b""), user, value=amount)
+        ids.append(liquidity.events.Deposited().process_receipt(receipt)[0]["args"]["depositId"])
+    usdc = contract(l1, manifest, "usdc")
+    transact(l1, usdc.functions.approve(liquidity.address, 12_345_678), user)
+    receipt = transact(l1, liquidity.functions.depositERC20(usdc.address, os.urandom(32), 12_345_678, b"", b""), user)
+    ids.append(liquidity.events.Deposited().process_receipt(receipt, errors=DISCARD)[0]["args"]["depositId"])
+    return ids

@@ -13,7 +13,6 @@ import dagster as dg
 import pytest
 from sqlalchemy import select
 from web3 import Web3
-from web3.logs import DISCARD
 
 from intmax_assets.definitions import build_definitions, build_resources
 from intmax_assets.defs import run_status
@@ -28,7 +27,7 @@ from intmax_devnet import accounts
 from intmax_devnet.deployer import contract_at, deploy_contract, transact
 from intmax_devnet.devnet import RunningDevnet, web3_for
 from tests.conftest import PROJECT_ROOT
-from tests.devnet_activity import contract
+from tests.devnet_activity import contract, deposit_eth_and_usdc
 from tests.indexing_helpers import index_all
 
 RELAY_JOB = "relay_deposits"
@@ -58,30 +57,6 @@ def test_a_batch_gas_limit_counts_only_the_hashes_it_carries() -> None:
 
 
 # ------------------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture
-def relay_settings(devnet_settings: Settings, warehouse_url: str) -> Settings:
-    migrate.upgrade(warehouse_url)
-    # Relay as soon as one deposit waits: the policy itself is tested separately.
-    return devnet_settings.model_copy(update={"database_url": warehouse_url, "deposit_relay_min_deposits": 1})
-
-
-def _deposit_eth_and_erc20(devnet: RunningDevnet) -> list[int]:
-    """Two ETH deposits and one USDC deposit (approve first), from the builder's funded account."""
-    manifest = devnet.manifest
-    l1 = web3_for(manifest.l1.rpc_url)
-    liquidity = contract(l1, manifest, "liquidity")
-    user = accounts.role("deployer").address  # holds the test tokens' initial supply
-    ids = []
-    for amount in (10**15, 3 * 10**15 + 7):
-        receipt = transact(l1, liquidity.functions.depositNativeToken(os.urandom(32), b"", b""), user, value=amount)
-        ids.append(liquidity.events.Deposited().process_receipt(receipt)[0]["args"]["depositId"])
-    usdc = contract(l1, manifest, "usdc")
-    transact(l1, usdc.functions.approve(liquidity.address, 12_345_678), user)
-    receipt = transact(l1, liquidity.functions.depositERC20(usdc.address, os.urandom(32), 12_345_678, b"", b""), user)
-    ids.append(liquidity.events.Deposited().process_receipt(receipt, errors=DISCARD)[0]["args"]["depositId"])
-    return ids
 
 
 def _bulk_deposit(devnet: RunningDevnet, count: int) -> None:
@@ -133,7 +108,7 @@ def test_relay_sensor_and_job_relay_eth_and_erc20_deposits_until_processed(
     devnet: RunningDevnet, relay_settings: Settings
 ) -> None:
     url = relay_settings.warehouse_url
-    ids = _deposit_eth_and_erc20(devnet)
+    ids = deposit_eth_and_usdc(devnet)
     defs = build_definitions(relay_settings)
     with dg.instance_for_test() as instance:
         # Nothing indexed yet: nothing to relay (the sensor reads only the warehouse).
@@ -180,7 +155,7 @@ def test_the_policy_waits_for_enough_deposits_or_the_oldest_age(
     devnet: RunningDevnet, relay_settings: Settings
 ) -> None:
     url = relay_settings.warehouse_url
-    ids = _deposit_eth_and_erc20(devnet)
+    ids = deposit_eth_and_usdc(devnet)
     index_all(relay_settings, url)
     with dg.instance_for_test() as instance:
         # 3 waiting, threshold 4, oldest a few seconds old against a 10-minute limit: wait.
@@ -219,7 +194,7 @@ def test_the_policy_waits_for_enough_deposits_or_the_oldest_age(
 
 def test_a_parked_relay_stops_the_sensor_and_the_job(devnet: RunningDevnet, relay_settings: Settings) -> None:
     url = relay_settings.warehouse_url
-    _deposit_eth_and_erc20(devnet)
+    deposit_eth_and_usdc(devnet)
     index_all(relay_settings, url)
     engine = make_engine(url)
     with engine.begin() as connection:  # what the sender leaves after a revert that will not go away
@@ -331,3 +306,59 @@ def wait_until(condition, worker: subprocess.Popen[str], timeout: float = 120.0)
         if time.monotonic() > deadline:
             raise AssertionError("the relay process did not broadcast in time")
         time.sleep(0.2)
+
+
+# ------------------------------------------------------------------------------------ replay
+
+
+def _intmax(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "INTMAX_DATA_DIR": str(settings.data_dir), "INTMAX_DATABASE_URL": settings.warehouse_url}
+    return subprocess.run(
+        [sys.executable, "-m", "intmax_cli.main", *args], cwd=PROJECT_ROOT, env=env, text=True, capture_output=True
+    )
+
+
+def test_replay_resends_a_relay_message_with_its_gas_limit_once(
+    devnet: RunningDevnet, relay_settings: Settings
+) -> None:
+    url = relay_settings.warehouse_url
+    manifest = devnet.manifest
+    ids = deposit_eth_and_usdc(devnet)
+    index_all(relay_settings, url)
+    with dg.instance_for_test() as instance:
+        assert build_definitions(relay_settings).get_job_def(RELAY_JOB).execute_in_process(instance=instance).success
+    (relay,) = _relay_rows(url)
+    l1 = web3_for(manifest.l1.rpc_url)
+    messenger = contract(l1, manifest, "l1_scroll_messenger")
+    (original,) = messenger.events.SentMessage().get_logs(from_block=0)
+
+    replayed = _intmax(relay_settings, "deposits", "replay", relay["tx_hash"])
+    assert replayed.returncode == 0, replayed.stderr[-2000:]
+    nonce = original["args"]["messageNonce"]
+    assert f"message {nonce}: {len(ids)} deposit hashes" in replayed.stdout
+    assert f"deposit_replay/{nonce}#1: confirmed" in replayed.stdout
+    sent = messenger.events.SentMessage().get_logs(from_block=0)
+    assert len(sent) == 2
+    again = sent[1]["args"]
+    assert (again["sender"], again["target"], again["message"]) == (
+        original["args"]["sender"],
+        original["args"]["target"],
+        original["args"]["message"],
+    )
+    assert again["gasLimit"] == relay_gas_limit(len(ids))
+
+    # Repeating the command sends nothing; a deliberate second replay says so.
+    analyzer = _analyzer_nonce(devnet)
+    repeated = _intmax(relay_settings, "deposits", "replay", relay["tx_hash"])
+    assert repeated.returncode == 0 and f"deposit_replay/{nonce}#1: confirmed" in repeated.stdout
+    assert _analyzer_nonce(devnet) == analyzer and len(messenger.events.SentMessage().get_logs(from_block=0)) == 2
+
+    # A transaction that is not a deposit relay, and a malformed hash: clear errors, nothing sent.
+    deposit_tx = (
+        "0x" + contract(l1, manifest, "liquidity").events.Deposited().get_logs(from_block=0)[0]["transactionHash"].hex()
+    )
+    wrong = _intmax(relay_settings, "deposits", "replay", deposit_tx)
+    assert wrong.returncode == 1 and "has no SentMessage from Liquidity" in wrong.stderr
+    malformed = _intmax(relay_settings, "deposits", "replay", "0x1234")
+    assert malformed.returncode == 2 and "32-byte transaction hash" in malformed.stderr
+    assert _analyzer_nonce(devnet) == analyzer

@@ -32,6 +32,7 @@ class PriorAttempts:
 
     count: int
     wait_seconds: float  # > 0: the last attempt ended too recently to retry yet
+    last_succeeded: bool = False  # the newest attempt ended in success (work that success does not change)
 
     def run_key(self, base: str) -> str:
         """`base` for the first attempt, `base#n` for the n-th retry (a run key is used only once)."""
@@ -45,4 +46,5 @@ def prior_attempts(instance: dg.DagsterInstance, tag: str, work: str) -> PriorAt
     last = earlier[0]
     # A run that never started (canceled while queued) has no end time: its last update counts.
     ended = last.end_time or last.update_timestamp.timestamp()
-    return PriorAttempts(len(earlier), retry_backoff_seconds(len(earlier)) - (time.time() - ended))
+    wait = retry_backoff_seconds(len(earlier)) - (time.time() - ended)
+    return PriorAttempts(len(earlier), wait, last.dagster_run.status == dg.DagsterRunStatus.SUCCESS)

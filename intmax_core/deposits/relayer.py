@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 from eth_abi import decode
 from sqlalchemy import Connection, Engine, func, select
 
+from intmax_core.chain.errors import ErrorRegistry
 from intmax_core.chain.rpc import RpcClient
-from intmax_core.chain.sender import TransactionSender, TxOutcome
+from intmax_core.chain.sender import SendPolicy, TransactionSender, TxOutcome
+from intmax_core.chain.signers import SignerRole, signer_for_role
+from intmax_core.config import Settings
 from intmax_core.deposits.relay_plan import GET_LAST_RELAYED_DEPOSIT_ID, RelayBatch, plan_batches
 from intmax_core.warehouse.event_tables import EVENT_TABLES, emitted_by
 from intmax_core.warehouse.ledger import TransactionStatus, transactions
@@ -39,6 +42,11 @@ ALREADY_RELAYED = "OutOfRange"  # relayDeposits below the queue front: the batch
 FINISHED = (TransactionStatus.CONFIRMED, TransactionStatus.SETTLED)
 STUCK = (TransactionStatus.PARKED, TransactionStatus.REVERTED)
 UNFINISHED = (TransactionStatus.PENDING, TransactionStatus.SENT, TransactionStatus.FAILED, TransactionStatus.DROPPED)
+
+# Liquidity's errors a relay can meet, for readable ledger rows (docs/protocol.md §7.3).
+LIQUIDITY_ERRORS = ErrorRegistry.from_signatures(
+    "OutOfRange(uint256,uint256,uint256)", "RelayLimitExceeded()", "AddressZero()"
+)
 
 DEPOSITED = EVENT_TABLES["Deposited"]
 CANCELED = EVENT_TABLES["DepositCanceled"]
@@ -60,6 +68,18 @@ class RelayReport:
     @property
     def relayed_deposits(self) -> int:
         return sum(batch.hashes for batch, outcome in self.sent if outcome.status is TransactionStatus.CONFIRMED)
+
+
+def relay_fee_wei(settings: Settings) -> int:
+    return int(settings.deposit_relay_fee_eth * 10**18)
+
+
+def deposit_relayer_sender(settings: Settings, client: RpcClient, engine: Engine, chain_id: int) -> TransactionSender:
+    """The deposit relayer's L1 sender: wallet 1, EIP-1559 fees under the configured ceiling."""
+    ceiling = settings.l1_max_fee_per_gas_gwei
+    policy = SendPolicy(fee_mode="eip1559", max_fee_per_gas=None if ceiling is None else int(ceiling * 10**9))
+    signer = signer_for_role(settings, SignerRole.DEPOSIT_ANALYZER)
+    return TransactionSender(client, engine, signer, chain_id, policy=policy, errors=LIQUIDITY_ERRORS)
 
 
 def read_last_relayed(client: RpcClient, liquidity: str) -> int:

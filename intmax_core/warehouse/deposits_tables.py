@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import CHAR, BigInteger, Boolean, Column, DateTime, Index, PrimaryKeyConstraint, String, Table
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
 
 from intmax_core.warehouse.schema import ADDRESS_LENGTH, HASH_LENGTH, metadata, moment_column
 from intmax_core.warehouse.types import Uint256
@@ -73,4 +85,69 @@ deposits = Table(
     Index("ix_deposits_deposit_hash", "deposit_hash"),
     comment="One row per deposit id with its lifecycle, derived from evt_deposited, evt_deposits_relayed, "
     "evt_deposit_canceled and evt_deposit_leaf_inserted (intmax_core.deposits).",
+)
+
+deposit_batches = Table(
+    "deposit_batches",
+    metadata,
+    Column(
+        "up_to_deposit_id",
+        BigInteger,
+        nullable=False,
+        comment="upToDepositId of the DepositsRelayed: the batch's last id.",
+    ),
+    Column(
+        "first_deposit_id",
+        BigInteger,
+        nullable=False,
+        comment="First id of the batch (the previous batch's up-to id + 1).",
+    ),
+    Column(
+        "deposit_count",
+        Integer,
+        nullable=False,
+        comment="Deposit hashes the batch carried (its ids minus canceled ones), decoded from the relayed message.",
+    ),
+    Column("gas_limit", BigInteger, nullable=False, comment="L2 gas limit given to relayDeposits for processDeposits."),
+    Column("relay_tx_hash", CHAR(HASH_LENGTH), nullable=False, comment="L1 transaction that emitted DepositsRelayed."),
+    Column("relay_block_number", BigInteger, nullable=False, comment="L1 block of the DepositsRelayed log."),
+    Column("relayed_at", DateTime(timezone=True), nullable=False, comment="L1 block time of the relay (UTC)."),
+    Column(
+        "ledger_transaction_id",
+        BigInteger,
+        nullable=True,
+        comment="transactions.id of the pipeline's relayDeposits that relayed it; null when someone else did.",
+    ),
+    Column(
+        "oldest_deposited_at",
+        DateTime(timezone=True),
+        nullable=True,
+        comment="L1 block time of the batch's oldest deposit; null when none of its deposits is indexed.",
+    ),
+    Column(
+        "relay_wait_seconds",
+        Double,
+        nullable=True,
+        comment="relayed_at - oldest_deposited_at: how long the batch's oldest deposit waited for the relay.",
+    ),
+    Column(
+        "processed_tx_hash",
+        CHAR(HASH_LENGTH),
+        nullable=True,
+        comment="L2 transaction of DepositsProcessed(lastProcessedDepositId = up_to_deposit_id); null until processed.",
+    ),
+    Column("processed_block_number", BigInteger, nullable=True, comment="L2 block of that DepositsProcessed."),
+    Column("processed_at", DateTime(timezone=True), nullable=True, comment="L2 block time of that DepositsProcessed."),
+    Column("deposit_tree_root", CHAR(HASH_LENGTH), nullable=True, comment="Deposit tree root after the batch (L2)."),
+    Column(
+        "processing_seconds",
+        Double,
+        nullable=True,
+        comment="processed_at - relayed_at: L1 relay to L2 processing (block times of the two chains).",
+    ),
+    moment_column("updated_at", "When the row last changed."),
+    PrimaryKeyConstraint("up_to_deposit_id"),
+    Index("ix_deposit_batches_relay_tx_hash", "relay_tx_hash"),
+    comment="One row per relayDeposits batch, derived from evt_deposits_relayed (L1), evt_deposits_processed (L2), "
+    "evt_deposited and the transaction ledger (intmax_core.deposits.batches).",
 )

@@ -9,30 +9,18 @@ sender, which is what makes each batch exactly-once across crashes and concurren
 """
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import dagster as dg
 
 from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES, prior_attempts
 from intmax_assets.resources import ChainResource, WarehouseResource
-from intmax_core.chain.errors import ErrorRegistry
-from intmax_core.chain.sender import SendPolicy, TransactionSender
-from intmax_core.chain.signers import SignerRole, signer_for_role
 from intmax_core.config import Settings
 from intmax_core.deposits.relay_backlog import read_backlog
-from intmax_core.deposits.relayer import DepositRelayer, RelayBlocked
+from intmax_core.deposits.relayer import DepositRelayer, RelayBlocked, deposit_relayer_sender, relay_fee_wei
 
 JOB_NAME = "relay_deposits"
 SENSOR_INTERVAL_SECONDS = 30
 RELAY_WORK_TAG = "intmax/relay_work"
-# Liquidity's errors, for readable ledger rows (docs/protocol.md §7.3).
-LIQUIDITY_ERRORS = ErrorRegistry.from_signatures(
-    "OutOfRange(uint256,uint256,uint256)", "RelayLimitExceeded()", "AddressZero()"
-)
-
-
-def fee_wei(settings: Settings) -> int:
-    return int(settings.deposit_relay_fee_eth * Decimal(10**18))
 
 
 def _liquidity(settings: Settings) -> str:
@@ -48,17 +36,9 @@ def build_deposit_relay(settings: Settings) -> tuple[dg.JobDefinition, dg.Sensor
         warehouse: WarehouseResource = context.resources.warehouse
         l1: ChainResource = context.resources.l1
         with l1.client() as client:
-            policy = SendPolicy(fee_mode="eip1559", max_fee_per_gas=l1.max_fee_per_gas_wei)
-            sender = TransactionSender(
-                client,
-                warehouse.engine,
-                signer_for_role(settings, SignerRole.DEPOSIT_ANALYZER),
-                l1.verified_chain_id(client),
-                policy=policy,
-                errors=LIQUIDITY_ERRORS,
-            )
+            sender = deposit_relayer_sender(settings, client, warehouse.engine, l1.verified_chain_id(client))
             relayer = DepositRelayer(
-                client, warehouse.engine, sender, liquidity=_liquidity(settings), fee_wei=fee_wei(settings)
+                client, warehouse.engine, sender, liquidity=_liquidity(settings), fee_wei=relay_fee_wei(settings)
             )
             try:
                 report = relayer.run()
