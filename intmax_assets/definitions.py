@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from intmax_assets.defs import deposits, transactions, withdrawals
+from intmax_assets.defs.deposits.daily_stats import build_deposit_daily_stats
 from intmax_assets.defs.deposits.relay import build_deposit_relay
 from intmax_assets.defs.deposits.sensors import deposits_refresh_sensor
 from intmax_assets.defs.indexing import build_indexing_definitions
@@ -41,6 +42,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     indexing_assets, indexing_sensors = build_indexing_definitions(settings)
     minting_assets, minting_schedules = build_minting_definitions(settings)
     relay_job, relay_sensor = build_deposit_relay(settings)
+    daily_stats, daily_stats_schedule = build_deposit_daily_stats(settings)
     jobs, sensors = [relay_job], [*indexing_sensors, relay_sensor, deposits_refresh_sensor]
     if settings.network == "devnet":  # the mock messengers exist only on the devnet
         relay_jobs, relay_sensors = build_mock_relayers(settings)
@@ -51,8 +53,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *dg.load_assets_from_modules([withdrawals, transactions, deposits]),
             *indexing_assets,
             *minting_assets,
+            daily_stats,
         ],
-        schedules=[transactions.transaction_ledger_schedule, *minting_schedules],
+        schedules=[transactions.transaction_ledger_schedule, daily_stats_schedule, *minting_schedules],
         jobs=jobs,
         sensors=sensors,
         resources=build_resources(settings),

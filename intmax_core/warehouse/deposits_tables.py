@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Double,
     Index,
@@ -150,4 +151,39 @@ deposit_batches = Table(
     Index("ix_deposit_batches_relay_tx_hash", "relay_tx_hash"),
     comment="One row per relayDeposits batch, derived from evt_deposits_relayed (L1), evt_deposits_processed (L2), "
     "evt_deposited and the transaction ledger (intmax_core.deposits.batches).",
+)
+
+deposit_daily_stats = Table(
+    "deposit_daily_stats",
+    metadata,
+    Column("day", Date, nullable=False, comment="UTC day of the deposits (by their L1 block time)."),
+    Column("token_index", BigInteger, nullable=False, comment="Liquidity token index (0 = ETH)."),
+    Column("symbol", String(64), nullable=True, comment="Token symbol from token_maps; null while unresolved."),
+    Column("decimals", Integer, nullable=True, comment="Token decimals from token_maps; null while unresolved."),
+    Column("deposit_count", Integer, nullable=False, comment="Deposits made that day (canceled ones included)."),
+    Column("canceled_count", Integer, nullable=False, comment="Of those, how many were canceled."),
+    Column("processed_count", Integer, nullable=False, comment="Of those, how many reached L2 (so far)."),
+    Column("volume_base_units", Uint256(), nullable=False, comment="Sum of the amounts in base units (exact)."),
+    Column(
+        "volume",
+        Double,
+        nullable=True,
+        comment="Sum of the amounts in token units (base units / 10^decimals); null while decimals are unknown.",
+    ),
+    Column(
+        "median_processing_seconds",
+        Double,
+        nullable=True,
+        comment="Median time from the L1 deposit to its L2 leaf (block times), over the processed ones.",
+    ),
+    Column(
+        "p95_processing_seconds",
+        Double,
+        nullable=True,
+        comment="95th percentile (linear interpolation) of that time; null when none is processed.",
+    ),
+    moment_column("computed_at", "When the day's row was computed (a later run recomputes it)."),
+    PrimaryKeyConstraint("day", "token_index"),
+    comment="Per UTC day and token: deposit count, volume and deposit-to-L2 latency, computed from `deposits` and "
+    "`token_maps` by the daily-partitioned deposit_daily_stats asset.",
 )

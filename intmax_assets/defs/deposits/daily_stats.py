@@ -1,0 +1,74 @@
+"""`deposit_daily_stats`: per UTC day and token, deposit count, volume and time to L2 (daily partitions).
+
+Each partition replaces its day's rows. An hourly schedule refreshes today's partition and, in the
+first hour of a day, yesterday's final figures (deposits of late yesterday may reach L2 after
+midnight); any other day is a backfill from the UI. The day's figures are materialization
+metadata, so the asset's plots in the UI show them over the partitions.
+"""
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+
+from intmax_assets.defs.indexing.assets import partitions
+from intmax_assets.resources import WarehouseResource
+from intmax_core.config import Settings
+from intmax_core.deposits.daily_stats import compute_day, read_day, totals, write_day
+
+ASSET = "deposit_daily_stats"
+SCHEDULE_CRON = "10 * * * *"
+
+
+def build_deposit_daily_stats(settings: Settings) -> tuple[dg.AssetsDefinition, dg.ScheduleDefinition]:
+    @dg.asset(
+        name=ASSET,
+        group_name="deposits",
+        kinds={"pandas", "sql"},
+        partitions_def=partitions(settings),
+        deps=[dg.AssetKey("deposits"), dg.AssetKey("token_maps")],
+    )
+    def deposit_daily_stats(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """Per UTC day and token: deposits, canceled, processed, volume (exact and in token units), and the
+        median and p95 time from the L1 deposit to its L2 leaf."""
+        day = date.fromisoformat(context.partition_key)
+        with warehouse.engine.begin() as connection:
+            frame = read_day(connection, day)
+            stats = compute_day(frame)
+            write_day(connection, day, stats)
+        day_totals = totals(stats, frame)
+        metadata: dict[str, Any] = {
+            "deposit_count": day_totals.deposit_count,
+            "processed_count": day_totals.processed_count,
+            "tokens": day_totals.tokens,
+        }
+        if day_totals.median_processing_seconds is not None:
+            metadata["median_processing_seconds"] = day_totals.median_processing_seconds
+        for row in stats.itertuples():
+            label = row.symbol or f"token_{row.token_index}"
+            metadata[f"{label}_deposits"] = int(row.deposit_count)
+            if row.volume is not None:
+                metadata[f"{label}_volume"] = float(row.volume)
+        if len(stats):
+            metadata["preview"] = dg.MetadataValue.md(stats.to_markdown(index=False))
+        return dg.MaterializeResult(metadata=metadata)
+
+    job = dg.define_asset_job(f"{ASSET}_job", selection=[ASSET])
+
+    @dg.schedule(
+        name=f"{ASSET}_schedule",
+        job=job,
+        cron_schedule=SCHEDULE_CRON,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Refreshes today's deposit_daily_stats every hour, and yesterday's in the first hour of a day.",
+    )
+    def deposit_daily_stats_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        moment = context.scheduled_execution_time or datetime.now(UTC)
+        today = moment.astimezone(UTC).date()
+        days = [today - timedelta(days=1), today] if moment.astimezone(UTC).hour == 0 else [today]
+        days = [d for d in days if d >= settings.indexing_start_date]
+        stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+        return [dg.RunRequest(run_key=f"{d.isoformat()}@{stamp}", partition_key=d.isoformat()) for d in days]
+
+    return deposit_daily_stats, deposit_daily_stats_schedule
