@@ -136,14 +136,11 @@ def test_the_schedule_refreshes_today_and_yesterday_after_midnight(tmp_path: Pat
     settings = load_settings(data_dir=tmp_path, indexing_start_date=date(2026, 1, 1))
     asset, schedule = build_deposit_daily_stats(settings)
     resources = {"warehouse": WarehouseResource(url=settings.warehouse_url)}
-    repository = dg.Definitions(assets=[asset], schedules=[schedule], resources=resources).get_repository_def()
+    defs = dg.Definitions(assets=[asset], schedules=[schedule], resources=resources)
 
     def partitions_at(moment: datetime) -> list[str | None]:
-        with dg.instance_for_test() as instance:
-            context = dg.build_schedule_context(
-                instance=instance, scheduled_execution_time=moment, repository_def=repository
-            )
-            return [r.partition_key for r in schedule.evaluate_tick(context).run_requests or []]
+        context = dg.build_schedule_context(scheduled_execution_time=moment, repository_def=defs.get_repository_def())
+        return [r.partition_key for r in schedule.evaluate_tick(context).run_requests or []]
 
     assert partitions_at(datetime(2026, 3, 15, 0, 10, tzinfo=UTC)) == ["2026-03-14", "2026-03-15"]
     assert partitions_at(datetime(2026, 3, 15, 5, 10, tzinfo=UTC)) == ["2026-03-15"]
