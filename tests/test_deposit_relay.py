@@ -353,6 +353,30 @@ def test_replay_resends_a_relay_message_with_its_gas_limit_once(
     assert repeated.returncode == 0 and f"deposit_replay/{nonce}#1: confirmed" in repeated.stdout
     assert _analyzer_nonce(devnet) == analyzer and len(messenger.events.SentMessage().get_logs(from_block=0)) == 2
 
+    # The devnet's mock messenger gives the replay a new nonce; the mock relayer delivers the
+    # message once all the same, as Scroll executes a message once however often it is replayed.
+    index_all(relay_settings, url)
+    with dg.instance_for_test() as instance:
+        relay_run = (
+            build_definitions(relay_settings).get_job_def("mock_l1_to_l2_relay").execute_in_process(instance=instance)
+        )
+        assert relay_run.success
+    rollup = contract(web3_for(manifest.l2.rpc_url), manifest, "rollup")
+    assert len(rollup.events.DepositsProcessed().get_logs(from_block=0)) == 1
+    assert len(rollup.events.DepositLeafInserted().get_logs(from_block=0)) == len(ids)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        delivered = dict(
+            connection.execute(
+                select(transactions.c.idempotency_key, transactions.c.status).where(
+                    transactions.c.purpose == "mock_relay_l1_to_l2"
+                )
+            ).all()
+        )
+    engine.dispose()
+    chain_id = manifest.l1.chain_id
+    assert delivered == {f"{chain_id}:{nonce}": "confirmed", f"{chain_id}:{again['messageNonce']}": "settled"}
+
     # A transaction that is not a deposit relay, and a malformed hash: clear errors, nothing sent.
     deposit_tx = (
         "0x" + contract(l1, manifest, "liquidity").events.Deposited().get_logs(from_block=0)[0]["transactionHash"].hex()

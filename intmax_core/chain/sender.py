@@ -189,6 +189,29 @@ class TransactionSender:
                 return TxOutcome.from_row(row)
             return self._drive(action, row, lock)
 
+    def record_already_done(
+        self, purpose: str, idempotency_key: str, to: str, data: bytes, reason: str, value: int = 0
+    ) -> TxOutcome:
+        """Record the action as `settled` without sending anything: the caller knows the chain already
+        reflects it by other means (e.g. the same message delivered under another key). A row that
+        already has a result, or attempts that may be mined, is left to `send` and returned as is."""
+        new = NewAction(purpose, idempotency_key, self.chain_id, self.signer.address, to.lower(), data, value)
+        with signer_lock(self.engine, self.chain_id, self.signer.address, self.policy.lock_timeout_seconds):
+            row, differing = self.ledger.get_or_create(new)
+            if differing:
+                raise IdempotencyConflict(
+                    f"{purpose}/{idempotency_key} is already recorded with a different {differing}"
+                )
+            # A row with a nonce may have an attempt still to be mined: only `send` may conclude it.
+            if TransactionStatus(row["status"]) not in RETURNED_AS_IS and row["nonce"] is None:
+                row = self.ledger.update(row["id"], status=TransactionStatus.SETTLED, last_error=reason)
+                logger.info(
+                    "recorded as already done: %s",
+                    reason,
+                    extra={"purpose": purpose, "idempotency_key": idempotency_key},
+                )
+        return TxOutcome.from_row(row)
+
     # ------------------------------------------------------------------------------ the flow
 
     def _drive(self, action: _Action, row: RowMapping, lock: SignerLock) -> TxOutcome:

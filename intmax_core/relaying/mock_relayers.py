@@ -20,6 +20,11 @@ the failure:
   could not yet tell): the run stops and later messages wait. Such failures are expected to
   clear by themselves on a later run, and until then nonce order is kept.
 
+Replays: the mock L1 messenger's `replayMessage` re-sends a message under a new nonce (real Scroll
+re-queues the same one, which L2 executes at most once). A deposit message whose content (target,
+value, payload) was already delivered under another nonce is therefore recorded as already done
+(`settled`) without sending, so a replay never inserts the same deposits twice.
+
 Batching (docs/protocol.md §6): the originals re-batched deposits by 450 and
 withdrawals by 100 items. Those are the contracts' own per-message limits (Liquidity RELAY_LIMIT
 = 450 hashes, Withdrawal RELAY_LIMIT = 100 items), so a message never needs splitting; relaying
@@ -37,7 +42,7 @@ from eth_abi import decode, encode
 from eth_hash.auto import keccak
 from sqlalchemy import Connection, Engine, select
 
-from intmax_core.chain.sender import MESSAGE_ALREADY_EXECUTED, ReceiptCheck, TransactionSender
+from intmax_core.chain.sender import MESSAGE_ALREADY_EXECUTED, ReceiptCheck, TransactionSender, TxOutcome
 from intmax_core.warehouse.event_tables import EVENT_TABLES
 from intmax_core.warehouse.ledger import TransactionStatus, transactions
 
@@ -84,6 +89,11 @@ class SentMessage:
     message: bytes  # bytes from both backends (LargeBinary)
 
     @property
+    def content(self) -> tuple[str, int, bytes]:
+        """What the message does, whatever its nonce (a replay repeats it under a new one)."""
+        return (self.target, int(self.value), bytes(self.message))
+
+    @property
     def idempotency_key(self) -> str:
         # A messenger's nonce identifies its message for good (the mock counts from 0, per chain).
         return f"{self.chain_id}:{self.message_nonce}"
@@ -124,20 +134,24 @@ def check_deposit_message(connection: Connection, message: SentMessage, liquidit
         raise RelayError(f"message {message.message_nonce} is not processDeposits")
     last, _hashes = decode(["uint256", "bytes32[]"], message.message[4:])
     relayed = EVENT_TABLES["DepositsRelayed"]
+    same_relay = (
+        relayed.c.chain_id == message.chain_id,
+        relayed.c.address == liquidity,
+        relayed.c.up_to_deposit_id == last,
+    )
     matches = connection.execute(
-        select(relayed.c.log_index).where(
-            relayed.c.chain_id == message.chain_id,
-            relayed.c.address == liquidity,
-            relayed.c.block_number == message.block_number,
-            relayed.c.up_to_deposit_id == last,
-        )
+        select(relayed.c.log_index).where(*same_relay, relayed.c.block_number == message.block_number)
     ).all()
-    if len(matches) != 1:
-        raise RelayError(
-            f"message {message.message_nonce}: expected one DepositsRelayed(upTo={last}) "
-            f"in L1 block {message.block_number}, found {len(matches)}"
-        )
-    return last
+    if len(matches) == 1:
+        return last
+    # A replay (`intmax deposits replay`): the same message as a relay made earlier, re-sent alone.
+    replayed = connection.execute(select(relayed.c.message).where(*same_relay)).scalars()
+    if not matches and any(bytes(earlier) == message.message for earlier in replayed):
+        return last
+    raise RelayError(
+        f"message {message.message_nonce}: expected one DepositsRelayed(upTo={last}) "
+        f"in L1 block {message.block_number}, found {len(matches)}"
+    )
 
 
 def check_withdrawal_message(message: SentMessage) -> int:
@@ -169,8 +183,8 @@ def _deliver(
     to: str,
     calldata: bytes,
     receipt_check: ReceiptCheck | None = None,
-) -> bool:
-    """Send one message; whether the queue may go on to the next one."""
+) -> TxOutcome:
+    """Send one message and note the outcome; the queue goes on unless it is a retryable failure."""
     outcome = sender.send(
         purpose,
         message.idempotency_key,
@@ -187,8 +201,11 @@ def _deliver(
         report.parked.append((message.message_nonce, outcome.error_name or outcome.parked_reason or "parked"))
     else:
         report.failed.append((message.message_nonce, outcome.error_name or outcome.last_error or str(outcome.status)))
-        return False
-    return True
+    return outcome
+
+
+def _goes_on(outcome: TxOutcome) -> bool:
+    return outcome.ok or outcome.parked
 
 
 def relay_l1_to_l2(
@@ -200,10 +217,45 @@ def relay_l1_to_l2(
         messages = pending_messages(connection, L1_TO_L2, l1_chain_id, l1_messenger, sender=liquidity)
         for message in messages:
             check_deposit_message(connection, message, liquidity)
+        delivered = delivered_payloads(connection, l1_chain_id, l1_messenger, liquidity)
     for message in messages:
-        if not _deliver(report, sender, L1_TO_L2, message, l2_messenger, _relay_message_call(message)):
+        calldata = _relay_message_call(message)
+        if message.content in delivered:
+            # Real Scroll executes a message once however often it is replayed; the mock's replay
+            # carries a new nonce, so the payload is what says it was delivered already.
+            reason = "the same deposit message was already delivered (a replay)"
+            sender.record_already_done(L1_TO_L2, message.idempotency_key, l2_messenger, calldata, reason)
+            report.already_done += 1
+            continue
+        outcome = _deliver(report, sender, L1_TO_L2, message, l2_messenger, calldata)
+        if outcome.ok:
+            delivered.add(message.content)
+        if not _goes_on(outcome):
             break  # a retryable failure: later messages wait (see the module docstring)
     return report
+
+
+def delivered_payloads(
+    connection: Connection, chain_id: int, messenger: str, liquidity: str
+) -> set[tuple[str, int, bytes]]:
+    """What Liquidity's messages already delivered to L2 say (`SentMessage.content`; ledger rows done)."""
+    table = EVENT_TABLES["SentMessage"]
+    done = set(
+        connection.execute(
+            select(transactions.c.idempotency_key).where(
+                transactions.c.purpose == L1_TO_L2,
+                transactions.c.status.in_((TransactionStatus.CONFIRMED, TransactionStatus.SETTLED)),
+            )
+        ).scalars()
+    )
+    rows = connection.execute(
+        select(table.c.message_nonce, table.c.target, table.c.value, table.c.message).where(
+            table.c.chain_id == chain_id, table.c.address == messenger, table.c.sender == liquidity
+        )
+    )
+    return {
+        (target, int(value), bytes(message)) for nonce, target, value, message in rows if f"{chain_id}:{nonce}" in done
+    }
 
 
 def relay_l2_to_l1(
@@ -220,7 +272,8 @@ def relay_l2_to_l1(
     check = _target_call_check(l1_messenger)
     for message in messages:
         check_withdrawal_message(message)
-        if not _deliver(report, sender, L2_TO_L1, message, l1_messenger, _relay_with_proof_call(message), check):
+        outcome = _deliver(report, sender, L2_TO_L1, message, l1_messenger, _relay_with_proof_call(message), check)
+        if not _goes_on(outcome):
             break
     return report
 
