@@ -11,6 +11,7 @@ from intmax_assets.defs.deposits.sensors import deposits_refresh_sensor
 from intmax_assets.defs.indexing import build_indexing_definitions
 from intmax_assets.defs.messaging import build_mock_relayers
 from intmax_assets.defs.minting import build_minting_definitions
+from intmax_assets.defs.tokens import build_token_definitions
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.config import Settings, load_settings
 
@@ -48,14 +49,23 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         relay_jobs, relay_sensors = build_mock_relayers(settings)
         jobs += relay_jobs
         sensors += relay_sensors
+    tokens = build_token_definitions(settings)
+    sensors += tokens.sensors
     return dg.Definitions(
         assets=[
             *dg.load_assets_from_modules([withdrawals, transactions, deposits]),
             *indexing_assets,
             *minting_assets,
             daily_stats,
+            *tokens.assets,
         ],
-        schedules=[transactions.transaction_ledger_schedule, daily_stats_schedule, *minting_schedules],
+        asset_checks=tokens.asset_checks,
+        schedules=[
+            transactions.transaction_ledger_schedule,
+            daily_stats_schedule,
+            *minting_schedules,
+            *tokens.schedules,
+        ],
         jobs=jobs,
         sensors=sensors,
         resources=build_resources(settings),

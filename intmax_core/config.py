@@ -24,6 +24,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from intmax_core.cron import parse_cron
 from intmax_core.devnet_manifest import read_manifest
 
 ENV_PREFIX = "INTMAX_"
@@ -188,12 +189,36 @@ class Settings(BaseSettings):
     def _empty_mint_available_from(cls, value: object) -> object:
         return None if value == "" else value  # `INTMAX_MINT_AVAILABLE_FROM=` (as in .env.example) = unset
 
-    @field_validator("minting_schedule_cron")
+    @field_validator("token_prices_cron", "minting_schedule_cron")
     @classmethod
-    def _check_minting_cron(cls, value: str) -> str:
-        if len(value.split()) != 5 or not re.fullmatch(r"[0-9A-Za-z*/,\-\s]+", value):
-            raise ValueError("must be a 5-field cron expression, e.g. '5 0 * * *'")
+    def _check_cron(cls, value: str) -> str:
+        parse_cron(value)  # CronError is a ValueError: it names the bad field
         return value
+
+    # --- tokens --------------------------------------------------------------------------------
+    l1_multicall3_address: str = Field(
+        "0xca11bde05977b3631167028862be2a173976ca11",
+        pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="Multicall3 on L1 (token metadata reads); the canonical address by default, the devnet's "
+        "from its manifest.",
+    )
+    token_prices_cron: str = Field(
+        "0 * * * *", description="When the token price sync runs (five-field cron, UTC); hourly by default."
+    )
+    coingecko_batch_pause_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="Pause between /coins/markets batches (the public API's rate limit); the devnet manifest sets 0.",
+    )
+    coingecko_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one CoinGecko request.")
+    coingecko_max_attempts: int = Field(
+        4, ge=1, description="Attempts per CoinGecko request (429, 5xx, timeouts and malformed JSON are retried)."
+    )
+    coingecko_max_retry_wait_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="Longest wait before a retry; a 429 asking (Retry-After) for longer fails the run instead.",
+    )
 
     # --- secrets -------------------------------------------------------------------------------
     owner_mnemonic: SecretStr | None = Field(

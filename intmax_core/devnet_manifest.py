@@ -18,6 +18,7 @@ MANIFEST_VERSION = 1
 # ceiling the originals' fee formulas compound with every transaction (see SendPolicy).
 DEVNET_DEPOSIT_RELAY_MAX_WAIT_SECONDS = 15
 DEVNET_MAX_FEE_PER_GAS_GWEI = 100
+DEVNET_COINGECKO_BATCH_PAUSE_SECONDS = 0.0
 
 # Manifest contract keys that have a `<key>_address` / `<key>_deployed_block` setting.
 CONFIGURED_CONTRACTS = (
@@ -93,6 +94,10 @@ class DevnetManifest:
         }
         if self.coingecko is not None:
             values["coingecko_url"] = self.coingecko.url
+            # The stand-in has no rate limit: the production pause would only slow the devnet down.
+            values["coingecko_batch_pause_seconds"] = DEVNET_COINGECKO_BATCH_PAUSE_SECONDS
+        if "l1_multicall3" in self.contracts:
+            values["l1_multicall3_address"] = self.contracts["l1_multicall3"].address
         if "deployed_on" in self.extra:
             values["indexing_start_date"] = self.extra["deployed_on"]
         for key in CONFIGURED_CONTRACTS:

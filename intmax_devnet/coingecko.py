@@ -4,7 +4,8 @@ It runs as its own process (`python -m intmax_devnet.coingecko`), started by `in
 like the anvil chains. The shapes follow docs/protocol.md ("CoinGecko API"). Besides serving
 deterministic prices it can misbehave on demand, so the price sync's error handling is testable
 against real HTTP: `POST /__faults {"mode": "429"|"500"|"503"|"timeout"|"malformed", "count": n}`
-makes the next n API requests fail that way, and `POST /__clock {"now": <unix seconds>|null}`
+makes the next n API requests fail that way (`"delay_seconds"`: how long "timeout" sleeps;
+`"retry_after_seconds"`: the Retry-After header of "429"), and `POST /__clock {"now": <unix seconds>|null}`
 pins the clock that selects the price bucket.
 """
 
@@ -34,6 +35,8 @@ MAX_MARKET_IDS = 250
 DEFAULT_PER_PAGE = 100
 # The pipeline's client times out after 30 s; a "timeout" fault sleeps past that by default.
 DEFAULT_FAULT_DELAY_SECONDS = 35.0
+# What a "429" fault's Retry-After header asks for, unless the fault sets "retry_after_seconds".
+DEFAULT_RETRY_AFTER_SECONDS = 60
 FAULT_MODES = ("429", "500", "503", "timeout", "malformed")
 # Header names of CoinGecko's demo and pro keys; either one is accepted.
 API_KEY_HEADERS = ("x-cg-demo-api-key", "x-cg-pro-api-key")
@@ -51,17 +54,19 @@ class CoinGeckoState:
         self.fault_mode: str | None = None
         self.fault_count = 0
         self.fault_delay = DEFAULT_FAULT_DELAY_SECONDS
+        self.fault_retry_after = DEFAULT_RETRY_AFTER_SECONDS
         self.pinned_now: float | None = None
 
     def now(self) -> float:
         return self.pinned_now if self.pinned_now is not None else time.time()
 
-    def take_fault(self) -> tuple[str | None, float]:
+    def take_fault(self) -> tuple[str | None, float, int]:
+        """(mode, timeout delay, Retry-After of a 429) of the next request; mode None = no fault."""
         with self.lock:
             if self.fault_count <= 0:
-                return None, 0.0
+                return None, 0.0, 0
             self.fault_count -= 1
-            return self.fault_mode, self.fault_delay
+            return self.fault_mode, self.fault_delay, self.fault_retry_after
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -104,7 +109,16 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.fault_mode, state.fault_count = mode, count
                 state.fault_delay = float(body.get("delay_seconds", DEFAULT_FAULT_DELAY_SECONDS))
-            return self._send(200, {"mode": mode, "count": count, "delay_seconds": state.fault_delay})
+                state.fault_retry_after = int(body.get("retry_after_seconds", DEFAULT_RETRY_AFTER_SECONDS))
+            return self._send(
+                200,
+                {
+                    "mode": mode,
+                    "count": count,
+                    "delay_seconds": state.fault_delay,
+                    "retry_after_seconds": state.fault_retry_after,
+                },
+            )
         if path == "/__clock":
             now = body.get("now")
             state.pinned_now = None if now is None else float(now)
@@ -122,11 +136,11 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(404, "not found")
         if state.api_key is not None and state.api_key not in (self.headers.get(h) for h in API_KEY_HEADERS):
             return self._error(401, "missing or wrong API key")
-        mode, delay = state.take_fault()
+        mode, delay, retry_after = state.take_fault()
         if mode == "timeout":
             time.sleep(delay)
         elif mode in ("429", "500", "503"):
-            headers = {"Retry-After": "60"} if mode == "429" else {}
+            headers = {"Retry-After": str(retry_after)} if mode == "429" else {}
             return self._send(int(mode), {"status": {"error_code": int(mode), "error_message": "fault"}}, headers)
         route = url.path.removeprefix(API_PREFIX)
         if route == "/ping":

@@ -8,6 +8,10 @@ Two steps, because L1 and L2 each need the other's addresses:
    deployed) points Liquidity at the L2 Rollup and grants WITHDRAWAL to the L2 Withdrawal (and Claim).
 
 Token indices on Liquidity follow the real deployment: 0 = ETH, 1 = ITX, 2 = WBTC, 3 = USDC.
+Two more tokens with non-standard metadata are deployed last by `deploy_odd_metadata_tokens` (so
+every address above is unchanged) and get no token index until someone deposits them (Liquidity
+registers an ERC20 on its first deposit): `bytes32_symbol_token` (symbol() returns bytes32, like
+MKR) and `reverting_symbol_token` (symbol() reverts). The token-map register must handle both.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ ITX = "itx"
 WBTC = "wbtc"
 USDC = "usdc"
 MULTICALL3 = "multicall3"
+BYTES32_SYMBOL_TOKEN = "bytes32_symbol_token"
+REVERTING_SYMBOL_TOKEN = "reverting_symbol_token"
 
 # (key, name, symbol, decimals) of the test ERC20s, in their Liquidity token-index order after ITX.
 TEST_TOKENS: tuple[tuple[str, str, str, int], ...] = (
@@ -32,6 +38,10 @@ TEST_TOKENS: tuple[tuple[str, str, str, int], ...] = (
 )
 # Whole tokens minted to the deployer when each test token is created.
 TEST_TOKEN_INITIAL_SUPPLY = 1_000_000_000
+# Metadata of the odd tokens: the bytes32 one as MKR stores it (text right-padded with NULs).
+BYTES32_SYMBOL_TOKEN_NAME = "Maker-like (devnet)"
+BYTES32_SYMBOL_TOKEN_SYMBOL = "DMKR"
+ODD_TOKEN_DECIMALS = 18
 WITHDRAWAL_ROLE = Web3.keccak(text="WITHDRAWAL")
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -91,6 +101,33 @@ def deploy_l1(w3: Web3, deployer: str, *, relayer: str, token_manager: str) -> L
         deployer,
     )
     return deployed
+
+
+def deploy_odd_metadata_tokens(w3: Web3, deployer: str) -> L1Deployment:
+    """Deploy the two tokens with non-standard metadata (keys BYTES32_SYMBOL_TOKEN, REVERTING_SYMBOL_TOKEN).
+
+    Called after deploy_l1 and initialize_l1, so that every address those create stays what it
+    always was. Liquidity gives each a token index on its first deposit (after USDC's 3)."""
+    deployed: L1Deployment = {}
+    for key, name, args in (
+        (
+            BYTES32_SYMBOL_TOKEN,
+            "Bytes32SymbolERC20",
+            [_bytes32(BYTES32_SYMBOL_TOKEN_NAME), _bytes32(BYTES32_SYMBOL_TOKEN_SYMBOL), ODD_TOKEN_DECIMALS],
+        ),
+        (REVERTING_SYMBOL_TOKEN, "RevertingSymbolERC20", [ODD_TOKEN_DECIMALS]),
+    ):
+        address, block_number = deploy_contract(w3, name, args, deployer)
+        deployed[key] = DeployedContract(contract=name, address=address, block_number=block_number)
+    return deployed
+
+
+def _bytes32(text: str) -> bytes:
+    """`text` as a bytes32 right-padded with NUL bytes (how MKR stores its name and symbol)."""
+    raw = text.encode()
+    if len(raw) > 32:
+        raise ValueError(f"{text!r} does not fit in bytes32")
+    return raw.ljust(32, b"\0")
 
 
 def initialize_l1(

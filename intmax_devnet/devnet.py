@@ -27,7 +27,7 @@ from intmax_devnet import accounts
 from intmax_devnet.anvil import AnvilChain, process_group_alive, start_anvil, stop_process_group
 from intmax_devnet.coingecko import CoinGeckoStandIn, start_standin
 from intmax_devnet.coingecko_catalogue import DEVNET_TOKEN_COINS
-from intmax_devnet.deploy_l1 import deploy_l1, initialize_l1
+from intmax_devnet.deploy_l1 import deploy_l1, deploy_odd_metadata_tokens, initialize_l1
 from intmax_devnet.deploy_l2 import deploy_l2, initialize_l2
 from intmax_devnet.prover_key import DEVNET_PROVER_ADDRESS
 
@@ -68,6 +68,8 @@ def deploy_contracts(l1: Web3, l2: Web3) -> dict[str, ContractEntry]:
         rollup=l2_deployment["rollup"].address,
         withdrawal=l2_deployment["withdrawal"].address,
     )
+    # Tokens whose symbol() is a bytes32 or reverts, for the token-map register; deployed last.
+    l1_deployment |= deploy_odd_metadata_tokens(l1, deployer)
     contracts: dict[str, ContractEntry] = {}
     for chain, deployment in (("l1", l1_deployment), ("l2", l2_deployment)):
         for key, deployed in deployment.items():
