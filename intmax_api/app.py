@@ -1,4 +1,11 @@
-"""The FastAPI application factory: `uvicorn --factory intmax_api.app:create_app`."""
+"""The FastAPI application factory: `uvicorn --factory intmax_api.app:create_app`.
+
+Every request passes, from the outside in: request id and request log, security headers, CORS,
+gzip, `?pretty`, the rate limit, the request timeout, then the route (whose cache, if any, is
+`intmax_api.cache`). So a 429 or a 504 still has a request id, security and CORS headers and can
+be pretty-printed; gzip compresses pretty-printed bodies; the timeout covers the route and its
+cache lookups.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,26 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 
+from intmax_api.cache import CACHE_HEADER
+from intmax_api.client_address import parse_networks
 from intmax_api.dependencies import ApiState
+from intmax_api.docs import install_offline_docs
 from intmax_api.errors import install_error_handlers
-from intmax_api.middleware import RequestIdMiddleware
-from intmax_api.routers import health
+from intmax_api.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
+from intmax_api.pretty import PrettyJsonMiddleware
+from intmax_api.rate_limit import RateLimitMiddleware
+from intmax_api.routers import deposits, health, tokens
+from intmax_api.security_headers import SecurityHeadersMiddleware
+from intmax_api.timeout import TimeoutMiddleware
 from intmax_core.config import Settings, load_settings
 
 API_PREFIX = "/v1"
 # The original's CORS max-age; POST is allowed too (the originals' GET-only CORS broke tx-map).
 CORS_MAX_AGE_SECONDS = 7200
+# Bodies below this are sent as they are: compressing them costs more than it saves.
+GZIP_MINIMUM_BYTES = 500
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,17 +44,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         app.state.intmax.close()
 
-    app = FastAPI(title="INTMAX2 pipeline API", version=health.SERVICE_VERSION, lifespan=lifespan)
-    app.state.intmax = ApiState(settings)
+    app = FastAPI(
+        title="INTMAX2 pipeline API",
+        version=health.SERVICE_VERSION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    state = ApiState(settings)
+    app.state.intmax = state
     origins = [o.strip() for o in settings.allowed_origins.split(",") if o.strip()]
+    # Added innermost first: each add_middleware wraps everything added before it.
+    app.add_middleware(TimeoutMiddleware, timeout_seconds=settings.api_request_timeout_seconds)
+    app.add_middleware(
+        RateLimitMiddleware,
+        store=state.redis,
+        limit=settings.rate_limit,
+        window_seconds=settings.rate_limit_window_seconds,
+        api_key=settings.api_key,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+    )
+    app.add_middleware(PrettyJsonMiddleware)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Content-Type", "X-API-KEY"],
+        allow_headers=["Content-Type", "X-API-KEY", "If-None-Match"],
+        expose_headers=[
+            "RateLimit",
+            "RateLimit-Policy",
+            "Retry-After",
+            "ETag",
+            CACHE_HEADER,
+            REQUEST_ID_HEADER,
+        ],
         max_age=CORS_MAX_AGE_SECONDS,
     )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
+    app.include_router(tokens.router, prefix=API_PREFIX)
+    app.include_router(deposits.router, prefix=API_PREFIX)
+    install_offline_docs(app)
     return app

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from intmax_api.middleware import REQUEST_ID_HEADER
+from intmax_api.security_headers import SECURITY_HEADERS
 
 log = logging.getLogger("intmax_api")
 
@@ -93,4 +94,7 @@ def install_error_handlers(app: FastAPI) -> None:
             exc_info=error,
             extra={"request_id": getattr(request.state, "request_id", None)},
         )
-        return envelope(500, "INTERNAL_SERVER_ERROR", "Internal Server Error", request)
+        # Starlette answers this one outside every middleware: the security headers are added here.
+        response = envelope(500, "INTERNAL_SERVER_ERROR", "Internal Server Error", request)
+        response.headers.update(SECURITY_HEADERS)
+        return response

@@ -7,6 +7,7 @@ startup with one readable line that names each bad variable (`SettingsError`); s
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import date
 from decimal import Decimal
@@ -189,12 +190,6 @@ class Settings(BaseSettings):
     def _empty_mint_available_from(cls, value: object) -> object:
         return None if value == "" else value  # `INTMAX_MINT_AVAILABLE_FROM=` (as in .env.example) = unset
 
-    @field_validator("token_prices_cron", "minting_schedule_cron")
-    @classmethod
-    def _check_cron(cls, value: str) -> str:
-        parse_cron(value)  # CronError is a ValueError: it names the bad field
-        return value
-
     # --- tokens --------------------------------------------------------------------------------
     l1_multicall3_address: str = Field(
         "0xca11bde05977b3631167028862be2a173976ca11",
@@ -219,6 +214,37 @@ class Settings(BaseSettings):
         ge=0,
         description="Longest wait before a retry; a 429 asking (Retry-After) for longer fails the run instead.",
     )
+
+    # --- API: rate limit, timeout, proxies ----------------------------------------------------
+    rate_limit: int = Field(
+        1000, ge=1, description="Requests one client may make per rate-limit window (X-API-KEY holders are exempt)."
+    )
+    rate_limit_window_seconds: int = Field(600, ge=1, description="Length of the API rate-limit window, in seconds.")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma list of proxy IPs/CIDRs whose X-Forwarded-For is believed; empty = never (the TCP peer "
+        "is the client).",
+    )
+    api_request_timeout_seconds: float = Field(
+        30.0, gt=0, description="Longest an API request may take; past it the answer is 504 GATEWAY_TIMEOUT."
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_trusted_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"each entry must be an IP address or CIDR (got {network!r})") from None
+        return networks
 
     # --- secrets -------------------------------------------------------------------------------
     owner_mnemonic: SecretStr | None = Field(
@@ -302,6 +328,12 @@ class Settings(BaseSettings):
         warn = info.data.get(warn_field)
         if warn is not None and value < warn:
             raise ValueError(f"must be at least {env_name(warn_field)}")
+        return value
+
+    @field_validator("token_prices_cron", "minting_schedule_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        parse_cron(value)  # CronError is a ValueError: it names the bad field
         return value
 
     @field_validator("database_url")

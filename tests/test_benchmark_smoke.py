@@ -109,3 +109,43 @@ def test_the_check_accepts_exactly_the_generated_rows_and_rejects_any_difference
     _tamper(url, delete(table).where(table.c.deposit_id == 5))
     with pytest.raises(BenchmarkError, match="4 Deposited rows for 5 generated"):
         verify_indexed_deposits(url, GENERATION)
+
+
+# --- the API benchmark ---------------------------------------------------------------------------------
+API_BENCHMARK = PROJECT_ROOT / "benchmarks" / "api.py"
+API_CHECK_TIMEOUT_SECONDS = 120
+
+
+@pytest.mark.timeout(API_CHECK_TIMEOUT_SECONDS + 10)
+def test_api_benchmark_check_serves_the_same_bytes_from_both_servers(redis_url: str) -> None:
+    """`benchmarks/api.py --check`: both real uvicorn servers start, and every answer is a 200 with
+    the same bytes, the API's from its warm cache (so the benchmark compares what it claims to)."""
+    done = subprocess.run(
+        [sys.executable, str(API_BENCHMARK), "--check", "--redis-url", redis_url],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=API_CHECK_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "check passed: 160 answers verified (200, X-Cache HIT" in done.stdout, done.stdout
+    assert "40 token maps" in done.stdout
+
+
+def test_api_benchmark_check_rejects_a_miss_an_error_or_other_bytes() -> None:
+    import httpx
+
+    from benchmarks.api import BenchmarkError as ApiBenchmarkError
+    from benchmarks.api import check_response
+
+    body = b'{"items":[]}'
+    hit = httpx.Response(200, content=body, headers={"X-Cache": "HIT"})
+    check_response(hit, body, cached=True)
+    check_response(httpx.Response(200, content=body), body, cached=False)
+    with pytest.raises(ApiBenchmarkError, match="cache HIT"):
+        check_response(httpx.Response(200, content=body, headers={"X-Cache": "MISS"}), body, cached=True)
+    with pytest.raises(ApiBenchmarkError, match="status 429"):
+        check_response(httpx.Response(429, content=b"{}", headers={"X-Cache": "HIT"}), body, cached=True)
+    with pytest.raises(ApiBenchmarkError, match="body differs"):
+        check_response(httpx.Response(200, content=b'{"items":[1]}', headers={"X-Cache": "HIT"}), body, cached=True)

@@ -66,9 +66,9 @@ async def health(state: ApiState = Depends(api_state)) -> Health | JSONResponse:
     checks: dict[str, Callable[[], DependencyStatus]] = {
         "warehouse": lambda: warehouse_status(settings.warehouse_url, timeout)
     }
-    if settings.redis_url:
-        redis_url = settings.redis_url
-        checks["redis"] = lambda: redis_status(redis_url, timeout)
+    # The configured Redis, or the embedded one (its unix socket): rate limit and cache use it.
+    redis_url = state.redis.url
+    checks["redis"] = lambda: redis_status(redis_url, timeout)
     results = await _run_probes(checks)
     dependencies = {
         name: Dependency(status="up" if r.up else "down", latencyMs=r.latency_ms, error=r.error)
