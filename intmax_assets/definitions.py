@@ -43,8 +43,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     indexing_assets, indexing_sensors = build_indexing_definitions(settings)
     minting_assets, minting_schedules = build_minting_definitions(settings)
     relay_job, relay_sensor = build_deposit_relay(settings)
-    daily_stats, daily_stats_schedule = build_deposit_daily_stats(settings)
-    jobs, sensors = [relay_job], [*indexing_sensors, relay_sensor, deposits_refresh_sensor]
+    daily_stats, daily_stats_schedule, daily_stats_sensor = build_deposit_daily_stats(settings)
+    jobs, sensors = [relay_job], [*indexing_sensors, relay_sensor, deposits_refresh_sensor, daily_stats_sensor]
     if settings.network == "devnet":  # the mock messengers exist only on the devnet
         relay_jobs, relay_sensors = build_mock_relayers(settings)
         jobs += relay_jobs

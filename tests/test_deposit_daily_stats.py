@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 from sqlalchemy import insert, select
 
+from intmax_assets.defs.deposits import deposits as deposits_asset
 from intmax_assets.defs.deposits.daily_stats import build_deposit_daily_stats
 from intmax_assets.resources import WarehouseResource
 from intmax_core.config import load_settings
@@ -88,7 +89,7 @@ def settings(warehouse_url: str, tmp_path: Path):  # type: ignore[no-untyped-def
 
 
 def _materialize(settings, day: date) -> dg.ExecuteInProcessResult:  # type: ignore[no-untyped-def]
-    asset, _ = build_deposit_daily_stats(settings)
+    asset, _, _ = build_deposit_daily_stats(settings)
     return dg.materialize(
         [asset], partition_key=day.isoformat(), resources={"warehouse": WarehouseResource(url=settings.warehouse_url)}
     )
@@ -134,7 +135,7 @@ def test_a_day_per_token(settings) -> None:  # type: ignore[no-untyped-def]
 
 def test_the_schedule_refreshes_today_and_yesterday_after_midnight(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, indexing_start_date=date(2026, 1, 1))
-    asset, schedule = build_deposit_daily_stats(settings)
+    asset, schedule, _ = build_deposit_daily_stats(settings)
     resources = {"warehouse": WarehouseResource(url=settings.warehouse_url)}
     defs = dg.Definitions(assets=[asset], schedules=[schedule], resources=resources)
 
@@ -145,3 +146,17 @@ def test_the_schedule_refreshes_today_and_yesterday_after_midnight(tmp_path: Pat
     assert partitions_at(datetime(2026, 3, 15, 0, 10, tzinfo=UTC)) == ["2026-03-14", "2026-03-15"]
     assert partitions_at(datetime(2026, 3, 15, 5, 10, tzinfo=UTC)) == ["2026-03-15"]
     assert partitions_at(datetime(2026, 1, 1, 0, 10, tzinfo=UTC)) == ["2026-01-01"]  # nothing before the start
+
+
+def test_each_deposits_materialization_refreshes_today_once(settings) -> None:  # type: ignore[no-untyped-def]
+    asset, _, sensor = build_deposit_daily_stats(settings)
+    resources = {"warehouse": WarehouseResource(url=settings.warehouse_url)}
+    defs = dg.Definitions(assets=[asset, deposits_asset], sensors=[sensor], resources=resources)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, definitions=defs)
+        assert not sensor.evaluate_tick(context).run_requests  # no deposits materialization yet
+        assert dg.materialize([deposits_asset], instance=instance, resources=resources).success
+        (request,) = sensor.evaluate_tick(context).run_requests or []
+        assert request.partition_key == datetime.now(UTC).date().isoformat()
+        context.update_cursor(sensor.evaluate_tick(context).cursor)
+        assert not sensor.evaluate_tick(context).run_requests  # the same materialization: nothing new

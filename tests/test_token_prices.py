@@ -271,3 +271,32 @@ def test_the_schedule_setting_is_validated_and_sets_the_freshness_limit() -> Non
     assert longest_gap("0 0 * * 1", monday) == timedelta(days=7)
     assert longest_gap("30 6 1,15 * *", monday) == timedelta(days=14)  # Dec 1 to 15 (Jan 1 is past 32 days)
     assert longest_gap("0 0 1 1 *", monday) == timedelta(days=32)  # yearly: longer than the horizon
+
+
+def test_a_new_deployment_gets_its_first_sync_at_once_then_the_sensor_idles(settings: Settings, admin: str) -> None:
+    """Bug: a fresh deployment served an empty price list until the hourly schedule first fired."""
+    base = _definitions(settings)
+    defs = dg.Definitions(
+        assets=base.assets, sensors=build_token_definitions(settings).sensors, resources=base.resources
+    )
+    sensor = defs.get_sensor_def("token_prices_first_sync_sensor")
+    with dg.instance_for_test() as instance:
+
+        def tick():  # type: ignore[no-untyped-def]
+            context = dg.build_sensor_context(instance=instance, definitions=defs, resources=base.resources)
+            return sensor.evaluate_tick(context)
+
+        (request,) = tick().run_requests or []
+        assert request.run_key == "token_prices:first-sync"
+        # The first sync fails (CoinGecko down): retried after a backoff, under a new key.
+        inject(admin, "500", 100)
+        failed = instance.create_run_for_job(
+            job_def=defs.resolve_implicit_global_asset_job_def(), status=dg.DagsterRunStatus.FAILURE, tags=request.tags
+        )
+        assert failed and not sync(settings).success
+        waiting = tick()
+        assert not waiting.run_requests and "retrying in" in (waiting.skip_message or "")
+        inject(admin, "500", 0)
+        assert sync(settings).success
+        idle = tick()
+        assert not idle.run_requests and "a price list exists" in (idle.skip_message or "")

@@ -84,6 +84,8 @@ deposits = Table(
     PrimaryKeyConstraint("deposit_id"),
     Index("ix_deposits_status", "status"),
     Index("ix_deposits_deposit_hash", "deposit_hash"),
+    # The deposit status API lists a depositor's deposits newest first.
+    Index("ix_deposits_depositor_deposit_id", "depositor", "deposit_id"),
     comment="One row per deposit id with its lifecycle, derived from evt_deposited, evt_deposits_relayed, "
     "evt_deposit_canceled and evt_deposit_leaf_inserted (intmax_core.deposits).",
 )

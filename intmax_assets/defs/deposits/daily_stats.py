@@ -1,8 +1,9 @@
 """`deposit_daily_stats`: per UTC day and token, deposit count, volume and time to L2 (daily partitions).
 
-Each partition replaces its day's rows. An hourly schedule refreshes today's partition and, in the
-first hour of a day, yesterday's final figures (deposits of late yesterday may reach L2 after
-midnight); any other day is a backfill from the UI. The day's figures are materialization
+Each partition replaces its day's rows. Today's partition is refreshed after every materialization
+of `deposits` (an asset sensor) and hourly by a schedule, which in the first hour of a day also
+refreshes yesterday's final figures (deposits of late yesterday may reach L2 after midnight); any
+other day is a backfill from the UI. The day's figures are materialization
 metadata, so the asset's plots in the UI show them over the partitions.
 """
 
@@ -18,9 +19,12 @@ from intmax_core.deposits.daily_stats import compute_day, read_day, totals, writ
 
 ASSET = "deposit_daily_stats"
 SCHEDULE_CRON = "10 * * * *"
+SENSOR_INTERVAL_SECONDS = 60
 
 
-def build_deposit_daily_stats(settings: Settings) -> tuple[dg.AssetsDefinition, dg.ScheduleDefinition]:
+def build_deposit_daily_stats(
+    settings: Settings,
+) -> tuple[dg.AssetsDefinition, dg.ScheduleDefinition, dg.SensorDefinition]:
     @dg.asset(
         name=ASSET,
         group_name="deposits",
@@ -71,4 +75,23 @@ def build_deposit_daily_stats(settings: Settings) -> tuple[dg.AssetsDefinition, 
         stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
         return [dg.RunRequest(run_key=f"{d.isoformat()}@{stamp}", partition_key=d.isoformat()) for d in days]
 
-    return deposit_daily_stats, deposit_daily_stats_schedule
+    @dg.asset_sensor(
+        name=f"{ASSET}_sensor",
+        asset_key=dg.AssetKey("deposits"),
+        job=job,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Refreshes today's deposit_daily_stats after each materialization of deposits.",
+    )
+    def deposit_daily_stats_sensor(
+        context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
+    ) -> dg.RunRequest | dg.SkipReason:
+        today = datetime.now(UTC).date()
+        if today < settings.indexing_start_date:
+            return dg.SkipReason("today is before INTMAX_INDEXING_START_DATE")
+        # One run per deposits materialization (named by its run), for the day it happened on.
+        return dg.RunRequest(
+            run_key=f"{today.isoformat()}@deposits-run-{asset_event.run_id}", partition_key=today.isoformat()
+        )
+
+    return deposit_daily_stats, deposit_daily_stats_schedule, deposit_daily_stats_sensor

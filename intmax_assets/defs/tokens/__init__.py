@@ -21,5 +21,7 @@ class TokenDefinitions:
 
 def build_token_definitions(settings: Settings) -> TokenDefinitions:
     token_maps, token_maps_sensor = build_token_maps(settings)
-    token_prices, freshness_check, schedules = build_token_prices(settings)
-    return TokenDefinitions([token_maps, token_prices], [freshness_check], [token_maps_sensor], schedules)
+    token_prices, freshness_check, schedules, first_sync_sensor = build_token_prices(settings)
+    return TokenDefinitions(
+        [token_maps, token_prices], [freshness_check], [token_maps_sensor, first_sync_sensor], schedules
+    )

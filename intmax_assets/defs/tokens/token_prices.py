@@ -3,7 +3,8 @@
 The asset calls intmax_core.tokens.prices.sync_token_prices, which writes `token_prices` (the
 served list, replaced in one transaction) and `token_price_history` only when the whole sync
 succeeded: a failed run leaves the previous list served. The schedule runs it at
-INTMAX_TOKEN_PRICES_CRON (hourly by default).
+INTMAX_TOKEN_PRICES_CRON (hourly by default); a new deployment (no list yet) gets its first sync
+from `token_prices_first_sync_sensor` at once, retried with backoff until one succeeds.
 
 `token_prices_fresh` WARNs when the served list is older than two schedule intervals (the
 longest gap between two firings of the cron): a sync failing twice in a row, or a stopped
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES, prior_attempts
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.chain.rpc import RpcError, RpcUnavailable
 from intmax_core.config import Settings
@@ -31,11 +33,14 @@ FRESHNESS_CRON = "*/15 * * * *"
 # The list may be this many schedule intervals old before the check warns: one missed sync is
 # tolerated (a transient CoinGecko outage), two are not.
 STALE_AFTER_INTERVALS = 2
+FIRST_SYNC_INTERVAL_SECONDS = 30
+FIRST_SYNC_TAG = "intmax/token_prices_first_sync"
+IN_FLIGHT_RUNS_READ = 500
 
 
 def build_token_prices(
     settings: Settings,
-) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition, list[dg.ScheduleDefinition]]:
+) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition, list[dg.ScheduleDefinition], dg.SensorDefinition]:
     @dg.asset(
         name="token_prices",
         group_name="tokens",
@@ -135,4 +140,30 @@ def build_token_prices(
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Check every 15 minutes that the served price list is fresh.",
     )
-    return token_prices, token_prices_fresh, [sync_schedule, freshness_schedule]
+
+    @dg.sensor(
+        name="token_prices_first_sync_sensor",
+        asset_selection=[TOKEN_PRICES],
+        minimum_interval_seconds=FIRST_SYNC_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        required_resource_keys={"warehouse"},
+        description="Syncs prices at once when no list was ever synced (a new deployment), instead of waiting "
+        "for the schedule; idle afterwards.",
+    )
+    def token_prices_first_sync_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        if not settings.coingecko_url:
+            return dg.SkipReason("INTMAX_COINGECKO_URL is not set")
+        with context.resources.warehouse.engine.connect() as connection:
+            if newest_sync(connection) is not None:
+                return dg.SkipReason("a price list exists; the schedule keeps it current")
+        runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT_STATUSES), limit=IN_FLIGHT_RUNS_READ)
+        if any(TOKEN_PRICES in (run.asset_selection or ()) for run in runs):
+            return dg.SkipReason("a price sync is already queued or running")
+        attempts = prior_attempts(context.instance, FIRST_SYNC_TAG, "first")
+        if attempts.wait_seconds > 0:
+            return dg.SkipReason(
+                f"first sync attempt {attempts.count} failed; retrying in {attempts.wait_seconds:.0f} s"
+            )
+        return dg.RunRequest(run_key=attempts.run_key("token_prices:first-sync"), tags={FIRST_SYNC_TAG: "first"})
+
+    return token_prices, token_prices_fresh, [sync_schedule, freshness_schedule], token_prices_first_sync_sensor
