@@ -12,6 +12,7 @@ from intmax_assets.defs.indexing import build_indexing_definitions
 from intmax_assets.defs.messaging import build_mock_relayers
 from intmax_assets.defs.minting import build_minting_definitions
 from intmax_assets.defs.tokens import build_token_definitions
+from intmax_assets.defs.withdrawals.groups import build_collector
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.config import Settings, load_settings
 
@@ -50,6 +51,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs += relay_jobs
         sensors += relay_sensors
     tokens = build_token_definitions(settings)
+    collector, collector_sensor = build_collector(settings)
+    sensors += [withdrawals.withdrawals_watcher_sensor, collector_sensor]
     sensors += tokens.sensors
     return dg.Definitions(
         assets=[
@@ -58,6 +61,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *minting_assets,
             daily_stats,
             *tokens.assets,
+            collector,
         ],
         asset_checks=tokens.asset_checks,
         schedules=[

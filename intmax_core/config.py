@@ -246,6 +246,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"each entry must be an IP address or CIDR (got {network!r})") from None
         return networks
 
+    # --- withdrawals ---------------------------------------------------------------------------
+    withdrawal_min_batch_size: int = Field(
+        5, ge=1, description="The collector groups requested withdrawals once this many wait..."
+    )
+    withdrawal_min_wait_minutes: float = Field(5, ge=0, description="...or once the oldest has waited this long.")
+    withdrawal_group_size: int = Field(
+        50, ge=1, le=100, description="Withdrawals per group (one proof, one submission; the contract takes 100)."
+    )
+
     # --- secrets -------------------------------------------------------------------------------
     owner_mnemonic: SecretStr | None = Field(
         None, description="BIP-39 mnemonic of the operational wallets (m/44'/60'/0'/0/{index})."

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, insert, text
 
 from intmax_assets.definitions import build_definitions, build_resources
-from intmax_assets.defs.withdrawals import withdrawal_status_summary
+from intmax_assets.defs.withdrawals import withdrawals_asset
 from intmax_assets.resources import WarehouseResource
 from intmax_core.config import load_settings
 from intmax_core.warehouse import migrate
@@ -41,7 +41,7 @@ def test_definitions_validate(tmp_path: Path) -> None:
 def test_definitions_carry_resources_from_settings() -> None:
     settings = load_settings(l1_rpc_urls="http://127.0.0.1:1", l2_confirmations=7, database_url="sqlite:///x.db")
     defs = build_definitions(settings)
-    assert defs.resolve_assets_def("withdrawal_status_summary") is not None
+    assert defs.resolve_assets_def("withdrawals") is not None
     resources = build_resources(settings)
     assert resources["l1"].rpc_urls == ["http://127.0.0.1:1"]
     assert resources["l2"].confirmations == 7
@@ -68,12 +68,12 @@ def _seed_withdrawals(url: str, statuses: list[str]) -> None:
             )
 
 
-def test_withdrawal_status_summary_materializes(warehouse_url: str) -> None:
+def test_withdrawals_asset_reports_statuses(warehouse_url: str) -> None:
     _seed_withdrawals(warehouse_url, ["requested", "requested", "relayed", "success"])
     settings = load_settings(database_url=warehouse_url)
-    result = dg.materialize([withdrawal_status_summary], resources=build_resources(settings))
+    result = dg.materialize([withdrawals_asset], resources=build_resources(settings))
     assert result.success
-    metadata = result.asset_materializations_for_node("withdrawal_status_summary")[0].metadata
+    metadata = result.asset_materializations_for_node("withdrawals")[0].metadata
     counts = {key: value.value for key, value in metadata.items() if key.endswith("_count")}
     assert counts == {
         "requested_count": 2,
@@ -95,12 +95,12 @@ def test_postgres_instance_runs_a_materialization(
     _seed_withdrawals(warehouse, ["failed"])
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         result = dg.materialize(
-            [withdrawal_status_summary],
+            [withdrawals_asset],
             resources=build_resources(load_settings(database_url=warehouse)),
             instance=instance,
         )
         assert result.success
-        record = instance.get_latest_materialization_event(dg.AssetKey("withdrawal_status_summary"))
+        record = instance.get_latest_materialization_event(dg.AssetKey("withdrawals"))
         assert record is not None and record.run_id == result.run_id
     engine = create_engine(normalize_url(postgres_url))
     with engine.connect() as connection:

@@ -120,7 +120,7 @@ def test_the_refresh_sensor_runs_once_per_input_and_retries_failures(
         head_l2 = web3_for(devnet.manifest.l2.rpc_url).eth.block_number
         (request,) = tick(instance).run_requests or []
         work = f"l1_liquidity@{head_l1},l2_rollup@{head_l2}"
-        assert request.run_key == f"deposits:{work}"
+        assert request.run_key == f"deposits_refresh_sensor:{work}"
         assert set(request.asset_selection or ()) == REFRESH or request.asset_selection is None
 
         job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=REFRESH)

@@ -136,6 +136,9 @@ withdrawals = Table(
     # Non-unique: one owner or recipient has many withdrawals (an upstream copy wrongly made them UNIQUE).
     Index("idx_withdrawals_pubkey", "pubkey"),
     Index("idx_withdrawals_recipient", "recipient"),
+    # Added by the pipeline (not in the withdrawal-server's schema): the collector reads the oldest
+    # requested rows, which must not scan the table.
+    Index("ix_withdrawals_status_created_at", "status", "created_at"),
     comment="Withdrawal requests, written by the INTMAX2 withdrawal-server; status advanced by the aggregator.",
 )
 
