@@ -12,6 +12,7 @@ from intmax_assets.defs.indexing import build_indexing_definitions
 from intmax_assets.defs.messaging import build_mock_relayers
 from intmax_assets.defs.minting import build_minting_definitions
 from intmax_assets.defs.tokens import build_token_definitions
+from intmax_assets.defs.withdrawals.daily_stats import build_withdrawal_daily_stats
 from intmax_assets.defs.withdrawals.groups import build_collector
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.config import Settings, load_settings
@@ -52,6 +53,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors += relay_sensors
     tokens = build_token_definitions(settings)
     collector, collector_sensor = build_collector(settings)
+    withdrawal_stats, withdrawal_stats_schedule = build_withdrawal_daily_stats(settings)
     sensors += [withdrawals.withdrawals_watcher_sensor, collector_sensor]
     sensors += tokens.sensors
     return dg.Definitions(
@@ -62,6 +64,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             daily_stats,
             *tokens.assets,
             collector,
+            withdrawal_stats,
         ],
         asset_checks=tokens.asset_checks,
         schedules=[
@@ -69,6 +72,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             daily_stats_schedule,
             *minting_schedules,
             *tokens.schedules,
+            withdrawal_stats_schedule,
         ],
         jobs=jobs,
         sensors=sensors,

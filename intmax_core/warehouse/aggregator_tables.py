@@ -17,7 +17,9 @@ from sqlalchemy import (
     CHAR,
     BigInteger,
     Column,
+    Date,
     DateTime,
+    Double,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -28,6 +30,7 @@ from sqlalchemy import (
 )
 
 from intmax_core.warehouse.schema import HASH_LENGTH, metadata, moment_column
+from intmax_core.warehouse.types import Uint256
 
 
 class GroupStatus(enum.StrEnum):
@@ -95,4 +98,36 @@ withdrawal_group_members = Table(
     ),
     comment="Members of each withdrawal group with their chain position; a withdrawal has at most one "
     "unreleased membership.",
+)
+
+withdrawal_daily_stats = Table(
+    "withdrawal_daily_stats",
+    metadata,
+    Column("day", Date, nullable=False, comment="UTC day the withdrawals were requested."),
+    Column("token_index", BigInteger, nullable=False, comment="Liquidity token index (0 = ETH)."),
+    Column("requested_count", Integer, nullable=False, comment="Requested that day and still requested."),
+    Column("relayed_count", Integer, nullable=False, comment="Requested that day, now relayed (submitted on L2)."),
+    Column("success_count", Integer, nullable=False, comment="Requested that day, now paid on L1."),
+    Column("need_claim_count", Integer, nullable=False, comment="Requested that day, now claimable on L1."),
+    Column("failed_count", Integer, nullable=False, comment="Requested that day, whose submission reverted."),
+    Column("amount_base_units", Uint256(), nullable=False, comment="Sum of the amounts in base units (exact)."),
+    Column("p50_to_relayed_seconds", Double, nullable=True, comment="Median time from request to the L2 queue event."),
+    Column("p95_to_relayed_seconds", Double, nullable=True, comment="95th percentile of that time."),
+    Column(
+        "p50_relayed_to_l1_seconds",
+        Double,
+        nullable=True,
+        comment="Median time from the L2 queue event to the first L1 event (paid or claimable).",
+    ),
+    Column("p95_relayed_to_l1_seconds", Double, nullable=True, comment="95th percentile of that time."),
+    Column(
+        "gas_per_withdrawal",
+        Double,
+        nullable=True,
+        comment="L2 gas of the submissions that carried them, divided by the withdrawals each carried (mean).",
+    ),
+    moment_column("computed_at", "When the day's row was computed (a later run recomputes it)."),
+    PrimaryKeyConstraint("day", "token_index"),
+    comment="Per UTC request day and token: withdrawals per status, volume, latencies and L2 gas, computed from "
+    "withdrawals, the indexed events, the groups and the ledger by the withdrawal_daily_stats asset.",
 )

@@ -7,18 +7,18 @@ other day is a backfill from the UI. The day's figures are materialization
 metadata, so the asset's plots in the UI show them over the partitions.
 """
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import dagster as dg
 
+from intmax_assets.defs.daily_refresh import build_daily_refresh_schedule
 from intmax_assets.defs.indexing.assets import partitions
 from intmax_assets.resources import WarehouseResource
 from intmax_core.config import Settings
 from intmax_core.deposits.daily_stats import compute_day, read_day, totals, write_day
 
 ASSET = "deposit_daily_stats"
-SCHEDULE_CRON = "10 * * * *"
 SENSOR_INTERVAL_SECONDS = 60
 
 
@@ -57,23 +57,8 @@ def build_deposit_daily_stats(
             metadata["preview"] = dg.MetadataValue.md(stats.to_markdown(index=False))
         return dg.MaterializeResult(metadata=metadata)
 
-    job = dg.define_asset_job(f"{ASSET}_job", selection=[ASSET])
-
-    @dg.schedule(
-        name=f"{ASSET}_schedule",
-        job=job,
-        cron_schedule=SCHEDULE_CRON,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Refreshes today's deposit_daily_stats every hour, and yesterday's in the first hour of a day.",
-    )
-    def deposit_daily_stats_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        moment = context.scheduled_execution_time or datetime.now(UTC)
-        today = moment.astimezone(UTC).date()
-        days = [today - timedelta(days=1), today] if moment.astimezone(UTC).hour == 0 else [today]
-        days = [d for d in days if d >= settings.indexing_start_date]
-        stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
-        return [dg.RunRequest(run_key=f"{d.isoformat()}@{stamp}", partition_key=d.isoformat()) for d in days]
+    deposit_daily_stats_schedule = build_daily_refresh_schedule(ASSET, settings.indexing_start_date)
+    job = deposit_daily_stats_schedule.job
 
     @dg.asset_sensor(
         name=f"{ASSET}_sensor",
