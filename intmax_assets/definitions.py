@@ -14,6 +14,7 @@ from intmax_assets.defs.minting import build_minting_definitions
 from intmax_assets.defs.tokens import build_token_definitions
 from intmax_assets.defs.withdrawals.daily_stats import build_withdrawal_daily_stats
 from intmax_assets.defs.withdrawals.groups import build_collector
+from intmax_assets.defs.withdrawals.messenger import build_messenger_relayer
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.config import Settings, load_settings
 
@@ -47,13 +48,22 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     relay_job, relay_sensor = build_deposit_relay(settings)
     daily_stats, daily_stats_schedule, daily_stats_sensor = build_deposit_daily_stats(settings)
     jobs, sensors = [relay_job], [*indexing_sensors, relay_sensor, deposits_refresh_sensor, daily_stats_sensor]
+    schedules: list[dg.ScheduleDefinition] = []
     if settings.network == "devnet":  # the mock messengers exist only on the devnet
-        relay_jobs, relay_sensors = build_mock_relayers(settings)
-        jobs += relay_jobs
-        sensors += relay_sensors
+        (l1_to_l2_job, l2_to_l1_job), (l1_to_l2_sensor, l2_to_l1_sensor) = build_mock_relayers(settings)
+        jobs.append(l1_to_l2_job)
+        sensors.append(l1_to_l2_sensor)
+    if settings.network == "devnet" and settings.l2_to_l1_relayer == "mock":
+        jobs.append(l2_to_l1_job)
+        sensors.append(l2_to_l1_sensor)
+    else:
+        messenger_job, messenger_schedule = build_messenger_relayer(settings)
+        jobs.append(messenger_job)
+        schedules.append(messenger_schedule)
     tokens = build_token_definitions(settings)
     collector, collector_sensor = build_collector(settings)
     withdrawal_stats, withdrawal_stats_schedule = build_withdrawal_daily_stats(settings)
+    schedules.append(withdrawal_stats_schedule)
     sensors += [withdrawals.withdrawals_watcher_sensor, collector_sensor]
     sensors += tokens.sensors
     return dg.Definitions(
@@ -72,7 +82,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             daily_stats_schedule,
             *minting_schedules,
             *tokens.schedules,
-            withdrawal_stats_schedule,
+            *schedules,
         ],
         jobs=jobs,
         sensors=sensors,

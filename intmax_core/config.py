@@ -8,6 +8,7 @@ startup with one readable line that names each bad variable (`SettingsError`); s
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from datetime import date
 from decimal import Decimal
@@ -254,6 +255,34 @@ class Settings(BaseSettings):
     withdrawal_group_size: int = Field(
         50, ge=1, le=100, description="Withdrawals per group (one proof, one submission; the contract takes 100)."
     )
+    withdrawal_proof_poll_interval_seconds: float = Field(
+        10, gt=0, description="Pause between polls of a prover job (the originals' 10 s; the devnet manifest sets 0.2)."
+    )
+    withdrawal_proof_stage_timeout_seconds: float = Field(
+        300,
+        gt=0,
+        description="Budget of one proving stage (chain proof, wrapper, gnark); a failed proof stops at once.",
+    )
+    messenger_relayer_cron: str = Field(
+        "* * * * *", description="When the messenger relayer claims L2->L1 messages (five-field cron, UTC)."
+    )
+    l2_to_l1_relayer: Literal["scroll_api", "mock"] = Field(
+        "scroll_api",
+        description="Devnet: who delivers L2->L1 messages: the messenger relayer against the bridge API stand-in "
+        "(scroll_api, the production path) or the mock relayer reading the indexed messages (mock).",
+    )
+    gnark_verifier_data: str = Field(
+        '{"constants_sigmas_cap":[],"circuit_digest":"0"}',
+        description="The gnark server's verifierData (JSON: constants_sigmas_cap, circuit_digest) of the withdrawal "
+        "circuit; production must set the deployment's values (the default suits only the devnet stand-in).",
+    )
+
+    # --- messenger relayer ---------------------------------------------------------------------
+    scroll_bridge_api_url: str | None = Field(
+        None,
+        description="Scroll bridge API base URL for unclaimed L2->L1 messages (https://mainnet-api-bridge-v2.scroll.io "
+        "or https://sepolia-api-bridge-v2.scroll.io); the devnet manifest sets its stand-in.",
+    )
 
     # --- secrets -------------------------------------------------------------------------------
     owner_mnemonic: SecretStr | None = Field(
@@ -302,7 +331,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"each URL must be http(s):// or ws(s):// with a host (got scheme {parsed.scheme!r})")
         return urls
 
-    @field_validator("coingecko_url", "token_default_image_url")
+    @field_validator("gnark_verifier_data")
+    @classmethod
+    def _check_verifier_data(cls, value: str) -> str:
+        try:
+            data = json.loads(value)
+        except ValueError:
+            raise ValueError("must be JSON") from None
+        if not isinstance(data, dict) or not {"constants_sigmas_cap", "circuit_digest"} <= data.keys():
+            raise ValueError("must be a JSON object with constants_sigmas_cap and circuit_digest")
+        return value
+
+    @field_validator("coingecko_url", "token_default_image_url", "scroll_bridge_api_url")
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
         if not value:
@@ -339,7 +379,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least {env_name(warn_field)}")
         return value
 
-    @field_validator("token_prices_cron", "minting_schedule_cron")
+    @field_validator("token_prices_cron", "minting_schedule_cron", "messenger_relayer_cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
         parse_cron(value)  # CronError is a ValueError: it names the bad field

@@ -17,6 +17,7 @@ MANIFEST_VERSION = 1
 # anvil suggests fees from recent tips, which on a devnet are the pipeline's own: without a
 # ceiling the originals' fee formulas compound with every transaction (see SendPolicy).
 DEVNET_DEPOSIT_RELAY_MAX_WAIT_SECONDS = 15
+DEVNET_PROOF_POLL_INTERVAL_SECONDS = 0.2
 DEVNET_MAX_FEE_PER_GAS_GWEI = 100
 DEVNET_COINGECKO_BATCH_PAUSE_SECONDS = 0.0
 
@@ -73,6 +74,8 @@ class DevnetManifest:
     confirmations: int = 0
     # The CoinGecko stand-in; None in manifests written before it existed.
     coingecko: ServiceEntry | None = None
+    # The Scroll bridge API stand-in (unclaimed L2->L1 messages); None in manifests before it existed.
+    scroll_bridge: ServiceEntry | None = None
     version: int = MANIFEST_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -91,11 +94,15 @@ class DevnetManifest:
             "l2_max_fee_per_gas_gwei": DEVNET_MAX_FEE_PER_GAS_GWEI,
             # Relay simulated deposits within seconds, not the production 10 minutes.
             "deposit_relay_max_wait_seconds": DEVNET_DEPOSIT_RELAY_MAX_WAIT_SECONDS,
+            # The stand-in prover answers in well under a second: poll it often.
+            "withdrawal_proof_poll_interval_seconds": DEVNET_PROOF_POLL_INTERVAL_SECONDS,
         }
         if self.coingecko is not None:
             values["coingecko_url"] = self.coingecko.url
             # The stand-in has no rate limit: the production pause would only slow the devnet down.
             values["coingecko_batch_pause_seconds"] = DEVNET_COINGECKO_BATCH_PAUSE_SECONDS
+        if self.scroll_bridge is not None:
+            values["scroll_bridge_api_url"] = self.scroll_bridge.url
         if "l1_multicall3" in self.contracts:
             values["l1_multicall3_address"] = self.contracts["l1_multicall3"].address
         if "deployed_on" in self.extra:
@@ -119,6 +126,7 @@ class DevnetManifest:
                 "l2": ChainEntry(**raw["l2"]),
                 "contracts": {k: ContractEntry(**v) for k, v in raw["contracts"].items()},
                 "coingecko": ServiceEntry(**raw["coingecko"]) if raw.get("coingecko") else None,
+                "scroll_bridge": ServiceEntry(**raw["scroll_bridge"]) if raw.get("scroll_bridge") else None,
             }
         )
 

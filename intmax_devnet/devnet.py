@@ -30,6 +30,9 @@ from intmax_devnet.coingecko_catalogue import DEVNET_TOKEN_COINS
 from intmax_devnet.deploy_l1 import deploy_l1, deploy_odd_metadata_tokens, initialize_l1
 from intmax_devnet.deploy_l2 import deploy_l2, initialize_l2
 from intmax_devnet.prover_key import DEVNET_PROVER_ADDRESS
+from intmax_devnet.scroll_bridge import Chains as ScrollBridgeChains
+from intmax_devnet.scroll_bridge import ScrollBridgeStandIn
+from intmax_devnet.scroll_bridge import start_standin as start_scroll_bridge
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +87,15 @@ class RunningDevnet:
     l2: AnvilChain
     manifest: DevnetManifest
     coingecko: CoinGeckoStandIn | None = None
+    scroll_bridge: ScrollBridgeStandIn | None = None
 
     def stop(self) -> None:
         self.l1.stop()
         self.l2.stop()
         if self.coingecko is not None:
             self.coingecko.stop()
+        if self.scroll_bridge is not None:
+            self.scroll_bridge.stop()
 
 
 def start_devnet(
@@ -112,6 +118,20 @@ def start_devnet(
         # The stand-in lists the devnet tokens under their real CoinGecko ids at these addresses.
         token_addresses = {key: contracts[key].address for key in DEVNET_TOKEN_COINS}
         coingecko = start_standin(token_addresses, log_path=log_dir / "coingecko.log")
+        try:
+            # The Scroll bridge API stand-in lists the mock messengers' unclaimed L2->L1 messages.
+            scroll_bridge = start_scroll_bridge(
+                ScrollBridgeChains(
+                    l1.rpc_url,
+                    l2.rpc_url,
+                    contracts["l1_scroll_messenger"].address,
+                    contracts["l2_scroll_messenger"].address,
+                ),
+                log_path=log_dir / "scroll_bridge.log",
+            )
+        except Exception:
+            coingecko.stop()
+            raise
     except Exception:
         l1.stop()
         l2.stop()
@@ -126,6 +146,7 @@ def start_devnet(
         prover_address=DEVNET_PROVER_ADDRESS.lower(),
         confirmations=DEVNET_CONFIRMATIONS,
         coingecko=ServiceEntry("coingecko", coingecko.url, coingecko.pid, str(coingecko.log_path)),
+        scroll_bridge=ServiceEntry("scroll_bridge", scroll_bridge.url, scroll_bridge.pid, str(scroll_bridge.log_path)),
         # The first daily indexing partition: the UTC day of the L1 deployment block.
         extra={
             "deployed_on": datetime.fromtimestamp(web3_for(l1.rpc_url).eth.get_block("latest")["timestamp"], UTC)
@@ -133,7 +154,7 @@ def start_devnet(
             .isoformat()
         },
     )
-    return RunningDevnet(l1, l2, manifest, coingecko)
+    return RunningDevnet(l1, l2, manifest, coingecko, scroll_bridge=scroll_bridge)
 
 
 def running_pids(manifest: DevnetManifest) -> list[int]:
@@ -143,7 +164,8 @@ def running_pids(manifest: DevnetManifest) -> list[int]:
 
 
 def service_pids(manifest: DevnetManifest) -> list[int]:
-    return [manifest.coingecko.pid] if manifest.coingecko is not None else []
+    services = (manifest.coingecko, manifest.scroll_bridge)
+    return [service.pid for service in services if service is not None]
 
 
 def up(data_dir: Path, *, l1_port: int = DEFAULT_L1_PORT, l2_port: int = DEFAULT_L2_PORT) -> DevnetManifest:
@@ -198,8 +220,7 @@ def status(data_dir: Path) -> tuple[bool, str]:
                 head = f", not answering ({type(error).__name__})"
         state = "running" if alive else "NOT running"
         lines.append(f"{chain.name}: {state} (pid {chain.pid}) chain id {chain.chain_id} at {chain.rpc_url}{head}")
-    if manifest.coingecko is not None:
-        service = manifest.coingecko
+    for service in [s for s in (manifest.coingecko, manifest.scroll_bridge) if s is not None]:
         alive = process_group_alive(service.pid)
         running &= alive
         state = "up" if alive else "NOT running"

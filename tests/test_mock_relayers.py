@@ -31,7 +31,7 @@ from tests.indexing_helpers import index_all
 
 def _settings(devnet_settings: Settings, warehouse_url: str) -> Settings:
     migrate.upgrade(warehouse_url)
-    return devnet_settings.model_copy(update={"database_url": warehouse_url})
+    return devnet_settings.model_copy(update={"database_url": warehouse_url, "l2_to_l1_relayer": "mock"})
 
 
 def _output_metadata(result: dg.ExecuteInProcessResult, node: str) -> dict:

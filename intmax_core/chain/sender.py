@@ -189,6 +189,18 @@ class TransactionSender:
                 return TxOutcome.from_row(row)
             return self._drive(action, row, lock)
 
+    def resume_unfinished(self, purpose: str, **options: Any) -> list[TxOutcome]:
+        """Send again, with their recorded target, calldata and value, this signer's rows of `purpose` that
+        an earlier call left without a result (a crash, a kill, a receipt never seen): each is reconciled
+        with the chain, so a broadcast made before the crash is found, never repeated. Call this before
+        deciding new work, which may no longer list an action whose transaction is already mined."""
+        return [
+            self.send(
+                purpose, row["idempotency_key"], row["to_address"], bytes(row["calldata"]), int(row["value"]), **options
+            )
+            for row in self.ledger.unfinished(purpose, self.chain_id, self.signer.address)
+        ]
+
     def record_already_done(
         self, purpose: str, idempotency_key: str, to: str, data: bytes, reason: str, value: int = 0
     ) -> TxOutcome:

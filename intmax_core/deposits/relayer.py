@@ -41,7 +41,6 @@ ALREADY_RELAYED = "OutOfRange"  # relayDeposits below the queue front: the batch
 # Ledger states a relay is finished in (REVERTED: rows from before parking existed).
 FINISHED = (TransactionStatus.CONFIRMED, TransactionStatus.SETTLED)
 STUCK = (TransactionStatus.PARKED, TransactionStatus.REVERTED)
-UNFINISHED = (TransactionStatus.PENDING, TransactionStatus.SENT, TransactionStatus.FAILED, TransactionStatus.DROPPED)
 
 # Liquidity's errors a relay can meet, for readable ledger rows (docs/protocol.md §7.3).
 LIQUIDITY_ERRORS = ErrorRegistry.from_signatures(
@@ -157,17 +156,9 @@ class DepositRelayer:
         return report
 
     def _resume_unfinished(self, report: RelayReport) -> None:
-        with self.engine.connect() as connection:
-            rows = relay_rows(connection, self.chain_id, self.sender.signer.address, UNFINISHED)
-        for row in rows:
-            log.info("resuming deposit relay %s left %s by an earlier run", row["idempotency_key"], row["status"])
-            outcome = self.sender.send(
-                PURPOSE,
-                row["idempotency_key"],
-                row["to_address"],
-                bytes(row["calldata"]),
-                value=int(row["value"]),
-                success_reverts={ALREADY_RELAYED},
+        for outcome in self.sender.resume_unfinished(PURPOSE, success_reverts={ALREADY_RELAYED}):
+            log.info(
+                "resumed deposit relay %s left by an earlier run: %s", outcome.idempotency_key, outcome.status.value
             )
             report.resumed.append(outcome)
             self._require_done(outcome)

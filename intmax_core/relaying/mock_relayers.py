@@ -269,7 +269,7 @@ def relay_l2_to_l1(
     report = RelayReport()
     with engine.connect() as connection:
         messages = pending_messages(connection, L2_TO_L1, l2_chain_id, l2_messenger)
-    check = _target_call_check(l1_messenger)
+    check = failed_relay_check(l1_messenger)
     for message in messages:
         check_withdrawal_message(message)
         outcome = _deliver(report, sender, L2_TO_L1, message, l1_messenger, _relay_with_proof_call(message), check)
@@ -278,7 +278,8 @@ def relay_l2_to_l1(
     return report
 
 
-def _target_call_check(l1_messenger: str) -> ReceiptCheck:
+def failed_relay_check(l1_messenger: str) -> ReceiptCheck:
+    """A receipt check: the L1 messenger's FailedRelayedMessage means the target call failed."""
     messenger = l1_messenger.lower()
 
     def check(receipt: Mapping[str, Any]) -> str | None:

@@ -19,6 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from intmax_core.warehouse.ledger import TransactionStatus, transaction_attempts, transactions
 
+# Rows whose action has no result yet: `send` of their key reconciles them with the chain.
+UNFINISHED = (TransactionStatus.PENDING, TransactionStatus.SENT, TransactionStatus.FAILED, TransactionStatus.DROPPED)
 # What an operator may put back in the queue, and what it becomes: `failed` is retryable.
 REQUEUEABLE = (TransactionStatus.PARKED, TransactionStatus.REVERTED)
 
@@ -190,6 +192,22 @@ class LedgerRepository:
                 update(transaction_attempts)
                 .where(transaction_attempts.c.id == attempt_id)
                 .values(broadcast_error=message)
+            )
+
+    def unfinished(self, purpose: str, chain_id: int, signer: str) -> list[RowMapping]:
+        """The purpose's rows of this signer that an earlier call left without a result, oldest first."""
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(transactions)
+                    .where(
+                        transactions.c.purpose == purpose,
+                        transactions.c.chain_id == chain_id,
+                        transactions.c.signer == signer,
+                        transactions.c.status.in_(UNFINISHED),
+                    )
+                    .order_by(transactions.c.id)
+                ).mappings()
             )
 
     # ---------------------------------------------------------------------------------- operators
