@@ -15,6 +15,7 @@ from intmax_assets.defs.tokens import build_token_definitions
 from intmax_assets.defs.withdrawals.daily_stats import build_withdrawal_daily_stats
 from intmax_assets.defs.withdrawals.groups import build_collector
 from intmax_assets.defs.withdrawals.messenger import build_messenger_relayer
+from intmax_assets.defs.withdrawals.processing import build_processing
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.config import Settings, load_settings
 
@@ -62,9 +63,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules.append(messenger_schedule)
     tokens = build_token_definitions(settings)
     collector, collector_sensor = build_collector(settings)
+    group_job, group_sensor = build_processing(settings)
     withdrawal_stats, withdrawal_stats_schedule = build_withdrawal_daily_stats(settings)
     schedules.append(withdrawal_stats_schedule)
-    sensors += [withdrawals.withdrawals_watcher_sensor, collector_sensor]
+    jobs.append(group_job)
+    sensors += [withdrawals.withdrawals_watcher_sensor, collector_sensor, group_sensor]
     sensors += tokens.sensors
     return dg.Definitions(
         assets=[

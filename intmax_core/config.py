@@ -284,6 +284,13 @@ class Settings(BaseSettings):
         "or https://sepolia-api-bridge-v2.scroll.io); the devnet manifest sets its stand-in.",
     )
 
+    # --- prover gateway ------------------------------------------------------------------------
+    zkp_prover_url: str | None = Field(
+        None,
+        description="Prover gateway base URL (ZKP_PROVER_URL: withdrawal chain, wrapper and gnark proofs); "
+        "the devnet manifest sets its stand-in.",
+    )
+
     # --- secrets -------------------------------------------------------------------------------
     owner_mnemonic: SecretStr | None = Field(
         None, description="BIP-39 mnemonic of the operational wallets (m/44'/60'/0'/0/{index})."
@@ -342,7 +349,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a JSON object with constants_sigmas_cap and circuit_digest")
         return value
 
-    @field_validator("coingecko_url", "token_default_image_url", "scroll_bridge_api_url")
+    @field_validator("coingecko_url", "token_default_image_url", "scroll_bridge_api_url", "zkp_prover_url")
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
         if not value:

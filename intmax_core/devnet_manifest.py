@@ -76,6 +76,8 @@ class DevnetManifest:
     coingecko: ServiceEntry | None = None
     # The Scroll bridge API stand-in (unclaimed L2->L1 messages); None in manifests before it existed.
     scroll_bridge: ServiceEntry | None = None
+    # The prover gateway stand-in (ZKP_PROVER_URL); None in manifests written before it existed.
+    prover_gateway: ServiceEntry | None = None
     version: int = MANIFEST_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -103,6 +105,8 @@ class DevnetManifest:
             values["coingecko_batch_pause_seconds"] = DEVNET_COINGECKO_BATCH_PAUSE_SECONDS
         if self.scroll_bridge is not None:
             values["scroll_bridge_api_url"] = self.scroll_bridge.url
+        if self.prover_gateway is not None:
+            values["zkp_prover_url"] = self.prover_gateway.url
         if "l1_multicall3" in self.contracts:
             values["l1_multicall3_address"] = self.contracts["l1_multicall3"].address
         if "deployed_on" in self.extra:
@@ -127,6 +131,7 @@ class DevnetManifest:
                 "contracts": {k: ContractEntry(**v) for k, v in raw["contracts"].items()},
                 "coingecko": ServiceEntry(**raw["coingecko"]) if raw.get("coingecko") else None,
                 "scroll_bridge": ServiceEntry(**raw["scroll_bridge"]) if raw.get("scroll_bridge") else None,
+                "prover_gateway": ServiceEntry(**raw["prover_gateway"]) if raw.get("prover_gateway") else None,
             }
         )
 

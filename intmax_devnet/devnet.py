@@ -29,6 +29,8 @@ from intmax_devnet.coingecko import CoinGeckoStandIn, start_standin
 from intmax_devnet.coingecko_catalogue import DEVNET_TOKEN_COINS
 from intmax_devnet.deploy_l1 import deploy_l1, deploy_odd_metadata_tokens, initialize_l1
 from intmax_devnet.deploy_l2 import deploy_l2, initialize_l2
+from intmax_devnet.prover_gateway import ProverGatewayStandIn
+from intmax_devnet.prover_gateway import start_standin as start_prover_gateway
 from intmax_devnet.prover_key import DEVNET_PROVER_ADDRESS
 from intmax_devnet.scroll_bridge import Chains as ScrollBridgeChains
 from intmax_devnet.scroll_bridge import ScrollBridgeStandIn
@@ -88,6 +90,7 @@ class RunningDevnet:
     manifest: DevnetManifest
     coingecko: CoinGeckoStandIn | None = None
     scroll_bridge: ScrollBridgeStandIn | None = None
+    prover_gateway: ProverGatewayStandIn | None = None
 
     def stop(self) -> None:
         self.l1.stop()
@@ -96,6 +99,8 @@ class RunningDevnet:
             self.coingecko.stop()
         if self.scroll_bridge is not None:
             self.scroll_bridge.stop()
+        if self.prover_gateway is not None:
+            self.prover_gateway.stop()
 
 
 def start_devnet(
@@ -132,6 +137,13 @@ def start_devnet(
         except Exception:
             coingecko.stop()
             raise
+        try:
+            # The prover gateway stand-in proves withdrawal chains for the aggregator (ZKP_PROVER_URL).
+            prover_gateway = start_prover_gateway(log_path=log_dir / "prover_gateway.log")
+        except Exception:
+            coingecko.stop()
+            scroll_bridge.stop()
+            raise
     except Exception:
         l1.stop()
         l2.stop()
@@ -147,6 +159,9 @@ def start_devnet(
         confirmations=DEVNET_CONFIRMATIONS,
         coingecko=ServiceEntry("coingecko", coingecko.url, coingecko.pid, str(coingecko.log_path)),
         scroll_bridge=ServiceEntry("scroll_bridge", scroll_bridge.url, scroll_bridge.pid, str(scroll_bridge.log_path)),
+        prover_gateway=ServiceEntry(
+            "prover_gateway", prover_gateway.url, prover_gateway.pid, str(prover_gateway.log_path)
+        ),
         # The first daily indexing partition: the UTC day of the L1 deployment block.
         extra={
             "deployed_on": datetime.fromtimestamp(web3_for(l1.rpc_url).eth.get_block("latest")["timestamp"], UTC)
@@ -154,7 +169,7 @@ def start_devnet(
             .isoformat()
         },
     )
-    return RunningDevnet(l1, l2, manifest, coingecko, scroll_bridge=scroll_bridge)
+    return RunningDevnet(l1, l2, manifest, coingecko, scroll_bridge=scroll_bridge, prover_gateway=prover_gateway)
 
 
 def running_pids(manifest: DevnetManifest) -> list[int]:
@@ -164,7 +179,7 @@ def running_pids(manifest: DevnetManifest) -> list[int]:
 
 
 def service_pids(manifest: DevnetManifest) -> list[int]:
-    services = (manifest.coingecko, manifest.scroll_bridge)
+    services = (manifest.coingecko, manifest.scroll_bridge, manifest.prover_gateway)
     return [service.pid for service in services if service is not None]
 
 
@@ -220,7 +235,7 @@ def status(data_dir: Path) -> tuple[bool, str]:
                 head = f", not answering ({type(error).__name__})"
         state = "running" if alive else "NOT running"
         lines.append(f"{chain.name}: {state} (pid {chain.pid}) chain id {chain.chain_id} at {chain.rpc_url}{head}")
-    for service in [s for s in (manifest.coingecko, manifest.scroll_bridge) if s is not None]:
+    for service in [s for s in (manifest.coingecko, manifest.scroll_bridge, manifest.prover_gateway) if s is not None]:
         alive = process_group_alive(service.pid)
         running &= alive
         state = "up" if alive else "NOT running"
