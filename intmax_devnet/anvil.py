@@ -116,6 +116,9 @@ def process_group_alive(pgid: int) -> bool:
     return True
 
 
+KILL_WAIT_SECONDS = 5.0
+
+
 def stop_process_group(pgid: int, timeout: float = 10.0) -> None:
     """SIGTERM the group, then SIGKILL what is left after `timeout` seconds; reap our own children."""
     try:
@@ -132,7 +135,19 @@ def stop_process_group(pgid: int, timeout: float = 10.0) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    _reap(pgid)
+    # SIGKILL cannot be refused, but the process is only gone (and reapable) once the kernel ran it.
+    deadline = time.monotonic() + KILL_WAIT_SECONDS
+    while process_group_alive(pgid) and time.monotonic() < deadline:
+        _reap(pgid)
+        time.sleep(0.05)
+
+
+def accept_termination_signals() -> None:
+    """Let SIGTERM and SIGINT stop this process. A child inherits its parent's blocked-signal mask
+    across fork and exec: a stand-in started from a thread that blocks them (as some libraries'
+    threads do) would otherwise ignore `stop_process_group`'s SIGTERM until SIGKILL."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _reap(pid: int) -> None:

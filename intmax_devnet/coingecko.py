@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from intmax_devnet.anvil import free_port, stop_process_group
+from intmax_devnet.anvil import accept_termination_signals, free_port, stop_process_group
 from intmax_devnet.coingecko_catalogue import Coin, build_catalogue, image_url, price_bucket, price_usd
 
 API_PREFIX = "/api/v3"
@@ -259,6 +259,7 @@ def _wait_ready(url: str, proc: subprocess.Popen, api_key: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    accept_termination_signals()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--token", action="append", default=[], help="itx|wbtc|usdc=0xADDRESS")

@@ -55,7 +55,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import httpx
 
-from intmax_devnet.anvil import free_port, stop_process_group
+from intmax_devnet.anvil import accept_termination_signals, free_port, stop_process_group
 from intmax_devnet.prover_gateway_state import (
     CHAIN_CACHE_TTL_SECONDS,
     FAIL_MODES,
@@ -304,6 +304,7 @@ def _wait_ready(url: str, proc: subprocess.Popen) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    accept_termination_signals()
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--chain-cache-ttl-seconds", type=float, default=CHAIN_CACHE_TTL_SECONDS)

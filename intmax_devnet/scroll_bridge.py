@@ -40,7 +40,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from intmax_devnet.anvil import free_port, stop_process_group
+from intmax_devnet.anvil import accept_termination_signals, free_port, stop_process_group
 from intmax_devnet.scroll_bridge_messages import RPC_TIMEOUT_SECONDS, ChainReadError, unclaimed_withdrawals
 
 UNCLAIMED_WITHDRAWALS_PATH = "/api/l2/unclaimed/withdrawals"
@@ -296,6 +296,7 @@ def _wait_ready(url: str, proc: subprocess.Popen) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    accept_termination_signals()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--l1-rpc-url", required=True)

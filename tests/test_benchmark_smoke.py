@@ -149,3 +149,46 @@ def test_api_benchmark_check_rejects_a_miss_an_error_or_other_bytes() -> None:
         check_response(httpx.Response(429, content=b"{}", headers={"X-Cache": "HIT"}), body, cached=True)
     with pytest.raises(ApiBenchmarkError, match="body differs"):
         check_response(httpx.Response(200, content=b'{"items":[1]}', headers={"X-Cache": "HIT"}), body, cached=True)
+
+
+# --- the withdrawals benchmark -------------------------------------------------------------------------
+WITHDRAWALS_BENCHMARK = PROJECT_ROOT / "benchmarks" / "withdrawals.py"
+WITHDRAWALS_QUICK_TIMEOUT_SECONDS = 240
+
+
+@pytest.mark.timeout(WITHDRAWALS_QUICK_TIMEOUT_SECONDS + 10)
+def test_withdrawals_benchmark_quick_groups_submits_and_uses_the_index() -> None:
+    """`benchmarks/withdrawals.py --quick`: every withdrawal is grouped exactly once, both devnet groups
+    are proven and mined as `submitted`, the collector's SELECT goes through the (status, created_at)
+    index, the table is printed, and the four databases it created are gone afterwards."""
+    from sqlalchemy import create_engine, text
+
+    from intmax_core.warehouse.engine import normalize_url
+
+    postgres = os.environ.get("INTMAX_TEST_POSTGRES_URL")
+    if not postgres:
+        pytest.fail("INTMAX_TEST_POSTGRES_URL is not set: run the suite with scripts/test.sh, which starts PostgreSQL")
+    done = subprocess.run(
+        [sys.executable, str(WITHDRAWALS_BENCHMARK), "--quick", "--postgres-url", postgres],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WITHDRAWALS_QUICK_TIMEOUT_SECONDS,
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    assert out.count("grouped 200 withdrawals into 4 groups") == 2, out
+    assert "submitted 2 groups; overhead p50" in out, out
+    assert "uses ix_withdrawals_status_created_at: yes" in out, out
+    assert "| Measurement | Result | Target |" in out and "`read_backlog` (the sensor's read), 20,000 rows" in out, out
+
+    dropped = [line.split()[-1] for line in out.splitlines() if line.strip().startswith("dropped database ")]
+    assert len(dropped) == 4, out
+    admin = create_engine(normalize_url(postgres))
+    with admin.connect() as connection:
+        left = connection.execute(
+            text("SELECT datname FROM pg_database WHERE datname = ANY(:names)"), {"names": dropped}
+        )
+        assert left.all() == []
+    admin.dispose()

@@ -180,7 +180,7 @@ def test_a_multicall_address_without_code_fails_the_run(devnet: RunningDevnet, s
 
 @pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
 def test_the_sensor_requests_new_indexes_and_backs_off_failed_ones(devnet: RunningDevnet, settings: Settings) -> None:
-    (sensor,) = build_token_definitions(settings).sensors
+    (sensor,) = [s for s in build_token_definitions(settings).sensors if s.name == "token_maps_sensor"]
     instance = dg.DagsterInstance.ephemeral()
     resources = {"warehouse": WarehouseResource(url=settings.warehouse_url)}
 
