@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -23,10 +22,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import httpx
-
 from intmax_devnet.anvil import accept_termination_signals, free_port, stop_process_group
 from intmax_devnet.coingecko_catalogue import Coin, build_catalogue, image_url, price_bucket, price_usd
+from intmax_devnet.standin_process import start_standin_process
 
 API_PREFIX = "/api/v3"
 PING_MESSAGE = "(V3) To the Moon!"
@@ -40,7 +38,6 @@ DEFAULT_RETRY_AFTER_SECONDS = 60
 FAULT_MODES = ("429", "500", "503", "timeout", "malformed")
 # Header names of CoinGecko's demo and pro keys; either one is accepted.
 API_KEY_HEADERS = ("x-cg-demo-api-key", "x-cg-pro-api-key")
-READY_TIMEOUT_SECONDS = 15.0
 
 
 class CoinGeckoState:
@@ -227,35 +224,17 @@ def start_standin(
 ) -> CoinGeckoStandIn:
     """Start the stand-in in its own process group; `token_addresses` maps itx/wbtc/usdc to L1 addresses."""
     port = port or free_port()
-    args = [sys.executable, "-m", "intmax_devnet.coingecko", "--port", str(port)]
+    args = ["--port", str(port)]
     for key, address in sorted(token_addresses.items()):
         args += ["--token", f"{key}={address}"]
     if api_key is not None:
         args += ["--api-key", api_key]
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    if log_path:
-        log.close()
-    standin = CoinGeckoStandIn(port=port, pid=proc.pid, log_path=log_path)
-    try:
-        _wait_ready(standin.url, proc, api_key)
-    except Exception:
-        standin.stop()
-        raise
-    return standin
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, api_key: str | None) -> None:
-    headers = {API_KEY_HEADERS[0]: api_key} if api_key is not None else {}
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the CoinGecko stand-in exited with status {proc.returncode} before it was ready")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/ping", headers=headers, timeout=1).status_code == 200:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"the CoinGecko stand-in at {url} was not ready within {READY_TIMEOUT_SECONDS} s")
+    url = f"http://127.0.0.1:{port}"
+    headers = {API_KEY_HEADERS[0]: api_key} if api_key is not None else None
+    pid = start_standin_process(
+        "CoinGecko", "intmax_devnet.coingecko", args, f"{url}{API_PREFIX}/ping", log_path=log_path, headers=headers
+    )
+    return CoinGeckoStandIn(port=port, pid=pid, log_path=log_path)
 
 
 def main(argv: list[str] | None = None) -> None:

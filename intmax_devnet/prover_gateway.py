@@ -44,16 +44,12 @@ import base64
 import binascii
 import contextlib
 import json
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
-
-import httpx
 
 from intmax_devnet.anvil import accept_termination_signals, free_port, stop_process_group
 from intmax_devnet.prover_gateway_state import (
@@ -64,6 +60,7 @@ from intmax_devnet.prover_gateway_state import (
     GatewayState,
 )
 from intmax_devnet.prover_key import DEVNET_WITHDRAWAL_CIRCUIT_DIGEST
+from intmax_devnet.standin_process import start_standin_process
 
 CHAIN_PATH = "/aggregator-prover/proof/withdrawal"
 WRAPPER_PATH = "/aggregator-prover/proof/wrapper/withdrawal"
@@ -73,7 +70,6 @@ GENERATING_MESSAGE = "withdrawal proof is generating"
 WRAPPER_GENERATING_MESSAGE = "wrapper proof is generating"
 # circuit_digest values of verifierData that match the devnet circuit ("0" is the settings' default).
 ACCEPTED_CIRCUIT_DIGESTS = ("0", str(DEVNET_WITHDRAWAL_CIRCUIT_DIGEST))
-READY_TIMEOUT_SECONDS = 15.0
 
 
 class BadRequest(ValueError):
@@ -276,31 +272,12 @@ def start_standin(
 ) -> ProverGatewayStandIn:
     """Start the stand-in in its own process group and wait until it answers."""
     port = port or free_port()
-    args = [sys.executable, "-m", "intmax_devnet.prover_gateway", "--port", str(port)]
-    args += ["--chain-cache-ttl-seconds", str(chain_cache_ttl_seconds)]
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    if log_path:
-        log.close()
-    standin = ProverGatewayStandIn(port=port, pid=proc.pid, log_path=log_path)
-    try:
-        _wait_ready(standin.url, proc)
-    except Exception:
-        standin.stop()
-        raise
-    return standin
-
-
-def _wait_ready(url: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the prover gateway stand-in exited with status {proc.returncode} before it was ready")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/__health", timeout=1).status_code == 200:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"the prover gateway stand-in at {url} was not ready within {READY_TIMEOUT_SECONDS} s")
+    args = ["--port", str(port), "--chain-cache-ttl-seconds", str(chain_cache_ttl_seconds)]
+    url = f"http://127.0.0.1:{port}"
+    pid = start_standin_process(
+        "prover gateway", "intmax_devnet.prover_gateway", args, f"{url}/__health", log_path=log_path
+    )
+    return ProverGatewayStandIn(port=port, pid=pid, log_path=log_path)
 
 
 def main(argv: list[str] | None = None) -> None:

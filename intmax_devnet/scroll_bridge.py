@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import json
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -42,6 +41,7 @@ import httpx
 
 from intmax_devnet.anvil import accept_termination_signals, free_port, stop_process_group
 from intmax_devnet.scroll_bridge_messages import RPC_TIMEOUT_SECONDS, ChainReadError, unclaimed_withdrawals
+from intmax_devnet.standin_process import start_standin_process
 
 UNCLAIMED_WITHDRAWALS_PATH = "/api/l2/unclaimed/withdrawals"
 MAX_PAGE_SIZE = 100
@@ -52,7 +52,6 @@ DEFAULT_FAULT_ERRCODE = 40003
 DEFAULT_FAULT_ERRMSG = "dial tcp 10.0.0.1:5432: i/o timeout"
 DEFAULT_FAULT_STATUS = 503
 FAULT_MODES = ("errcode", "http", "delay")
-READY_TIMEOUT_SECONDS = 15.0
 HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 HEX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
@@ -255,44 +254,13 @@ class ScrollBridgeStandIn:
 def start_standin(chains: Chains, port: int | None = None, *, log_path: Path | None = None) -> ScrollBridgeStandIn:
     """Start the stand-in in its own process group, reading the mock messengers in `chains`."""
     port = port or free_port()
-    args = [
-        sys.executable,
-        "-m",
-        "intmax_devnet.scroll_bridge",
-        "--port",
-        str(port),
-        "--l1-rpc-url",
-        chains.l1_rpc_url,
-        "--l2-rpc-url",
-        chains.l2_rpc_url,
-        "--l1-messenger",
-        chains.l1_messenger,
-        "--l2-messenger",
-        chains.l2_messenger,
-    ]
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    if log_path:
-        log.close()
-    standin = ScrollBridgeStandIn(port=port, pid=proc.pid, log_path=log_path)
-    try:
-        _wait_ready(standin.url, proc)
-    except Exception:
-        standin.stop()
-        raise
-    return standin
-
-
-def _wait_ready(url: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the Scroll bridge stand-in exited with status {proc.returncode} before it was ready")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/__ready", timeout=1).status_code == 200:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"the Scroll bridge stand-in at {url} was not ready within {READY_TIMEOUT_SECONDS} s")
+    args = ["--port", str(port), "--l1-rpc-url", chains.l1_rpc_url, "--l2-rpc-url", chains.l2_rpc_url]
+    args += ["--l1-messenger", chains.l1_messenger, "--l2-messenger", chains.l2_messenger]
+    url = f"http://127.0.0.1:{port}"
+    pid = start_standin_process(
+        "Scroll bridge", "intmax_devnet.scroll_bridge", args, f"{url}/__ready", log_path=log_path
+    )
+    return ScrollBridgeStandIn(port=port, pid=pid, log_path=log_path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -22,13 +20,14 @@ from intmax_core.deposits.relayer import PURPOSE
 from intmax_core.warehouse import migrate
 from intmax_core.warehouse.deposits_tables import deposits
 from intmax_core.warehouse.engine import make_engine
-from intmax_core.warehouse.ledger import transaction_attempts, transactions
+from intmax_core.warehouse.ledger import transactions
 from intmax_devnet import accounts
 from intmax_devnet.deployer import contract_at, deploy_contract, transact
 from intmax_devnet.devnet import RunningDevnet, web3_for
 from tests.conftest import PROJECT_ROOT
 from tests.devnet_activity import contract, deposit_eth_and_usdc
 from tests.indexing_helpers import index_all
+from tests.job_crash import kill_after_first_broadcast
 
 RELAY_JOB = "relay_deposits"
 # BulkDepositor deposits per transaction: ~80k gas each keeps a transaction under anvil's 30M block gas.
@@ -226,25 +225,6 @@ def test_a_parked_relay_stops_the_sensor_and_the_job(devnet: RunningDevnet, rela
     assert _analyzer_nonce(devnet) == nonce and _relays_on_chain(devnet) == []
 
 
-def _run_relay_job_in_a_process(settings: Settings, tmp_path: Path) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "INTMAX_DATA_DIR": str(settings.data_dir),
-        "INTMAX_DATABASE_URL": settings.warehouse_url,
-        "INTMAX_DEPOSIT_RELAY_MIN_DEPOSITS": "1",
-        "DAGSTER_HOME": str(tmp_path),
-    }
-    code = f"from intmax_assets.definitions import defs\ndefs.get_job_def({RELAY_JOB!r}).execute_in_process()\n"
-    return subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=PROJECT_ROOT,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
 def test_more_than_450_deposits_go_in_several_batches_exactly_once_across_a_sigkill(
     devnet: RunningDevnet, devnet_settings: Settings, postgres_url: str, tmp_path: Path
 ) -> None:
@@ -256,24 +236,7 @@ def test_more_than_450_deposits_go_in_several_batches_exactly_once_across_a_sigk
     nonce = _analyzer_nonce(devnet)
 
     # The first run broadcasts the first batch and is SIGKILLed before it sees the receipt.
-    l1.provider.make_request("evm_setAutomine", [False])
-    try:
-        worker = _run_relay_job_in_a_process(settings, tmp_path)
-        engine = make_engine(postgres_url)
-
-        def broadcast() -> bool:
-            with engine.connect() as connection:
-                hashes = connection.execute(select(transaction_attempts.c.tx_hash)).scalars().all()
-            return any(l1.provider.make_request("eth_getTransactionByHash", [h]).get("result") for h in hashes)
-
-        wait_until(broadcast, worker)
-        worker.send_signal(signal.SIGKILL)
-        worker.communicate(timeout=30)
-        assert worker.returncode == -signal.SIGKILL
-        engine.dispose()
-        l1.provider.make_request("evm_mine", [])  # mined after the process died
-    finally:
-        l1.provider.make_request("evm_setAutomine", [True])
+    kill_after_first_broadcast(settings, tmp_path, l1, RELAY_JOB, env={"INTMAX_DEPOSIT_RELAY_MIN_DEPOSITS": "1"})
     ((key, status),) = [(r["idempotency_key"], r["status"]) for r in _relay_rows(postgres_url)]
     assert (key, status) == ("450", "sent")
     assert _relays_on_chain(devnet) == [(450, relay_gas_limit(450))]
@@ -296,16 +259,6 @@ def test_more_than_450_deposits_go_in_several_batches_exactly_once_across_a_sigk
     ]
     liquidity = contract(l1, devnet.manifest, "liquidity")
     assert liquidity.functions.getLastRelayedDepositId().call() == 1_000
-
-
-def wait_until(condition, worker: subprocess.Popen[str], timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if worker.poll() is not None:
-            raise AssertionError(f"the relay process ended early: {worker.communicate()[1][-3000:]}")
-        if time.monotonic() > deadline:
-            raise AssertionError("the relay process did not broadcast in time")
-        time.sleep(0.2)
 
 
 # ------------------------------------------------------------------------------------ replay

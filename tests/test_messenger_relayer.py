@@ -3,11 +3,6 @@ L1, across re-runs, transient API errors and a SIGKILL right after the broadcast
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,13 +16,13 @@ from intmax_assets.definitions import build_definitions
 from intmax_core.config import Settings
 from intmax_core.warehouse import migrate
 from intmax_core.warehouse.engine import make_engine
-from intmax_core.warehouse.ledger import transaction_attempts, transactions
+from intmax_core.warehouse.ledger import transactions
 from intmax_core.warehouse.schema import withdrawals
 from intmax_core.withdrawals.messenger_relayer import PURPOSE
 from intmax_devnet.devnet import RunningDevnet, web3_for
 from intmax_devnet.simulator import SimulationPlan, Simulator
-from tests.conftest import PROJECT_ROOT
 from tests.devnet_activity import contract, submit_withdrawals
+from tests.job_crash import kill_after_first_broadcast
 
 JOB = "relay_withdrawal_messages"
 
@@ -111,32 +106,8 @@ def test_an_api_that_keeps_failing_fails_the_run_clearly(
 def test_a_sigkill_after_the_broadcast_claims_once(devnet: RunningDevnet, settings: Settings, tmp_path: Path) -> None:
     count = _submit(devnet, settings)
     l1 = web3_for(devnet.manifest.l1.rpc_url)
-    env = {
-        **os.environ,
-        "INTMAX_DATA_DIR": str(settings.data_dir),
-        "INTMAX_DATABASE_URL": settings.warehouse_url,
-        "DAGSTER_HOME": str(tmp_path),
-    }
-    code = f"from intmax_assets.definitions import defs\ndefs.get_job_def({JOB!r}).execute_in_process()\n"
+    kill_after_first_broadcast(settings, tmp_path, l1, JOB)
     engine = make_engine(settings.warehouse_url)
-    l1.provider.make_request("evm_setAutomine", [False])
-    try:
-        worker = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-        deadline = time.monotonic() + 120
-        while True:
-            with engine.connect() as connection:
-                hashes = connection.execute(select(transaction_attempts.c.tx_hash)).scalars().all()
-            if any(l1.provider.make_request("eth_getTransactionByHash", [h]).get("result") for h in hashes):
-                break
-            assert worker.poll() is None, worker.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "no broadcast"
-            time.sleep(0.2)
-        worker.send_signal(signal.SIGKILL)
-        worker.communicate(timeout=30)
-        l1.provider.make_request("evm_mine", [])
-    finally:
-        l1.provider.make_request("evm_setAutomine", [True])
     with engine.connect() as connection:
         (status,) = connection.execute(select(transactions.c.status).where(transactions.c.purpose == PURPOSE)).scalars()
     assert status == "sent"  # killed before it could record the receipt

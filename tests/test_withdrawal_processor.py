@@ -4,10 +4,6 @@ reverting group, and a SIGKILL right after the submission's broadcast."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -29,16 +25,16 @@ from intmax_core.config import Settings
 from intmax_core.warehouse import migrate
 from intmax_core.warehouse.aggregator_tables import withdrawal_groups
 from intmax_core.warehouse.engine import make_engine
-from intmax_core.warehouse.ledger import transaction_attempts, transactions
+from intmax_core.warehouse.ledger import transactions
 from intmax_core.warehouse.schema import withdrawals
 from intmax_devnet import accounts
 from intmax_devnet.deployer import transact
 from intmax_devnet.devnet import RunningDevnet, web3_for
 from intmax_devnet.simulator import SimulationPlan, Simulator
 from intmax_devnet.single_withdrawal_proof import decode_proof, encode_proof
-from tests.conftest import PROJECT_ROOT
 from tests.devnet_activity import contract
 from tests.indexing_helpers import index_all
+from tests.job_crash import kill_after_first_broadcast
 
 PROCESS_JOB = "process_withdrawal_group"
 PLAN = SimulationPlan(seed=21, users=3, deposits=6, withdrawals=4, blocks=1)
@@ -247,36 +243,9 @@ def test_a_sigkill_after_the_submission_broadcast_submits_once(
         (group_id,) = _collect(defs, instance)
     l2 = web3_for(devnet.manifest.l2.rpc_url)
     nonce = _submissions(devnet)
-    env = {
-        **os.environ,
-        "INTMAX_DATA_DIR": str(settings.data_dir),
-        "INTMAX_DATABASE_URL": url,
-        "DAGSTER_HOME": str(tmp_path),
-    }
-    code = (
-        "from intmax_assets.definitions import defs\n"
-        f"defs.get_job_def({PROCESS_JOB!r}).execute_in_process(run_config="
-        f"{{'ops': {{'prove_and_submit_group': {{'config': {{'group_id': {group_id!r}}}}}}}}})\n"
-    )
+    config = {"ops": {"prove_and_submit_group": {"config": {"group_id": group_id}}}}
+    kill_after_first_broadcast(settings, tmp_path, l2, PROCESS_JOB, run_config=config)
     engine = make_engine(url)
-    l2.provider.make_request("evm_setAutomine", [False])
-    try:
-        worker = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-        deadline = time.monotonic() + 120
-        while True:
-            with engine.connect() as connection:
-                hashes = connection.execute(select(transaction_attempts.c.tx_hash)).scalars().all()
-            if any(l2.provider.make_request("eth_getTransactionByHash", [x]).get("result") for x in hashes):
-                break
-            assert worker.poll() is None, worker.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "no broadcast"
-            time.sleep(0.2)
-        worker.send_signal(signal.SIGKILL)
-        worker.communicate(timeout=30)
-        l2.provider.make_request("evm_mine", [])
-    finally:
-        l2.provider.make_request("evm_setAutomine", [True])
     assert _group(url, group_id)["status"] == "submitting" and set(_statuses(url).values()) == {"requested"}
     with dg.instance_for_test() as instance:
         assert _process(defs, instance, group_id).success
