@@ -140,6 +140,7 @@ def test_requests_go_all_the_way_to_l1_and_the_api_shows_every_step(
         statuses = _statuses(url)
         assert set(statuses.values()) <= {"success", "need_claim"}
         claimable = [h for h, s in statuses.items() if s == "need_claim"]
+        assert claimable and len(claimable) < len(statuses), "the plan must have direct and claimable withdrawals"
 
         # Users claim the claimable ones on L1; the watcher makes them success.
         l1 = web3_for(devnet.manifest.l1.rpc_url)
