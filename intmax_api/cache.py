@@ -25,7 +25,11 @@ Interface - mark an endpoint with `@cached(...)` under a router built with `Cach
   nor writes the cache: the route validates it (usually a 400) as if there were no cache;
 - `etag=True` adds a weak `ETag` (a hash of the body; weak because gzip and `?pretty` change the
   bytes, not the meaning) and answers `If-None-Match` with 304 and no body;
-- Redis failures are logged (once a minute) and the route is served uncached: never a 500.
+- Redis failures are logged (once a minute) and the route is served uncached: never a 500;
+- an endpoint whose answer must not outlive a moment (a tx-map entry's expiry) sets the header
+  `CACHE_TTL_MS_HEADER` on its response: the entry then lives at most that many milliseconds (none
+  if it is not positive); the header itself is never sent;
+- `invalidate(request, path)` drops the entry of a path (a write that changes what it answers).
 
 Health is never cached (its router does not use `cached`).
 """
@@ -49,6 +53,7 @@ from intmax_api.redis_store import REDIS_ERRORS, RedisStore
 LIST_TTL_SECONDS = 30
 DETAIL_TTL_SECONDS = 60
 CACHE_HEADER = "X-Cache"
+CACHE_TTL_MS_HEADER = "x-intmax-cache-ttl-ms"
 _POLICY_ATTRIBUTE = "__intmax_cache_policy__"
 # Headers that describe one transfer, not the content: never stored with an entry.
 _TRANSFER_HEADERS = frozenset({"content-length", "set-cookie", "date", "server", "x-request-id"})
@@ -154,9 +159,13 @@ class CachedRoute(APIRoute):
                 response = await handler(request)
                 if policy.etag and _storable(response):
                     response.headers["ETag"] = weak_etag(bytes(response.body))
-                if key is not None and _storable(response):
+                ttl_ms = policy.ttl_seconds * 1000
+                if CACHE_TTL_MS_HEADER in response.headers:
+                    ttl_ms = min(ttl_ms, int(response.headers[CACHE_TTL_MS_HEADER]))
+                    del response.headers[CACHE_TTL_MS_HEADER]
+                if key is not None and _storable(response) and ttl_ms > 0:
                     try:
-                        await store.client().set(key, _pack(response), ex=policy.ttl_seconds)
+                        await store.client().set(key, _pack(response), px=ttl_ms)
                     except REDIS_ERRORS as error:
                         store.report_outage("response cache", error)
                 response.headers[CACHE_HEADER] = "MISS"
@@ -166,3 +175,13 @@ class CachedRoute(APIRoute):
             return response
 
         return cached_handler
+
+
+async def invalidate(request: Request, path: str, policy: CachePolicy | None = None) -> None:
+    """Drop the cached answer of `path` (without query) so that the next GET reads the warehouse."""
+    store: RedisStore = request.app.state.intmax.redis
+    key = cache_key(policy or CachePolicy(0), path, [], store.key_prefix)
+    try:
+        await store.client().delete(key)
+    except REDIS_ERRORS as error:
+        store.report_outage("response cache", error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from intmax_assets.defs import deposits, transactions, withdrawals
+from intmax_assets.defs import deposits, transactions, txmap, withdrawals
 from intmax_assets.defs.deposits.daily_stats import build_deposit_daily_stats
 from intmax_assets.defs.deposits.relay import build_deposit_relay
 from intmax_assets.defs.deposits.sensors import deposits_refresh_sensor
@@ -71,7 +71,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     sensors += tokens.sensors
     return dg.Definitions(
         assets=[
-            *dg.load_assets_from_modules([withdrawals, transactions, deposits]),
+            *dg.load_assets_from_modules([withdrawals, transactions, deposits, txmap]),
             *indexing_assets,
             *minting_assets,
             daily_stats,
@@ -82,6 +82,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=tokens.asset_checks,
         schedules=[
             transactions.transaction_ledger_schedule,
+            txmap.tx_map_cleaner_schedule,
             daily_stats_schedule,
             *minting_schedules,
             *tokens.schedules,

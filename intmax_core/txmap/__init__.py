@@ -1,0 +1,1 @@
+"""tx-map: short-lived entries shared between clients (store and cleaner)."""
