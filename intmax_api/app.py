@@ -24,7 +24,7 @@ from intmax_api.errors import install_error_handlers
 from intmax_api.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
 from intmax_api.pretty import PrettyJsonMiddleware
 from intmax_api.rate_limit import RateLimitMiddleware
-from intmax_api.routers import deposits, health, tokens, txmap, withdrawals
+from intmax_api.routers import clock, deposits, health, tokens, txmap, withdrawals
 from intmax_api.security_headers import SecurityHeadersMiddleware
 from intmax_api.timeout import TimeoutMiddleware
 from intmax_core.config import Settings, load_settings
@@ -89,5 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deposits.router, prefix=API_PREFIX)
     app.include_router(withdrawals.router, prefix=API_PREFIX)
     app.include_router(txmap.router, prefix=API_PREFIX)
+    app.include_router(clock.router, prefix=API_PREFIX)
     install_offline_docs(app)
     return app
