@@ -27,6 +27,7 @@ from intmax_core.warehouse.aggregator_tables import withdrawal_groups
 from intmax_core.warehouse.engine import make_engine
 from intmax_core.warehouse.ledger import transactions
 from intmax_core.warehouse.schema import withdrawals
+from intmax_core.withdrawals.processor import Member, mismatched_member
 from intmax_devnet import accounts
 from intmax_devnet.deployer import transact
 from intmax_devnet.devnet import RunningDevnet, web3_for
@@ -297,3 +298,12 @@ def test_the_group_sensor_requests_one_run_per_group(devnet: RunningDevnet, sett
             run_config={"ops": {"prove_and_submit_group": {"config": {"group_id": busy}}}},
         )
         assert [r.run_key for r in tick().run_requests or []] == [f"group:{other}@0"]
+
+
+def test_a_chain_proof_of_another_withdrawal_is_caught_before_sending() -> None:
+    """Bug it catches: submitting what the prover returned while marking the member rows relayed."""
+    w = ChainedWithdrawal("0x" + "02" * 20, 0, 5, "0x" + "03" * 32, "0x" + "04" * 32, 1)
+    own = Member(0, hex32(withdrawal_hash(Withdrawal(w.recipient, w.token_index, w.amount, w.nullifier))), b"p")
+    other = Member(1, "0x" + "ee" * 32, b"p")
+    assert mismatched_member([own], [w]) is None
+    assert mismatched_member([own, other], [w, w]) == 1

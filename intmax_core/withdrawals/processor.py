@@ -29,7 +29,14 @@ from datetime import UTC, datetime
 from eth_abi import encode
 from sqlalchemy import Connection, Engine, func, select, update
 
-from intmax_core.chain.hashing import ChainedWithdrawal, chained_withdrawal_hash, hex32, withdrawal_pis_hash
+from intmax_core.chain.hashing import (
+    ChainedWithdrawal,
+    Withdrawal,
+    chained_withdrawal_hash,
+    hex32,
+    withdrawal_hash,
+    withdrawal_pis_hash,
+)
 from intmax_core.chain.sender import TransactionSender, TxOutcome
 from intmax_core.warehouse.aggregator_tables import (
     ENDED_STATUSES,
@@ -97,6 +104,18 @@ def chained_from(proof: ChainProof) -> ChainedWithdrawal:
     )
 
 
+def mismatched_member(members: list[Member], chained: list[ChainedWithdrawal]) -> int | None:
+    """The position of the first chain proof whose withdrawal is not its member's (its §10.1 hash
+    differs), or None: what is submitted must be exactly the withdrawals whose rows become relayed."""
+    for member, w in zip(members, chained, strict=True):
+        if (
+            hex32(withdrawal_hash(Withdrawal(w.recipient, w.token_index, w.amount, w.nullifier)))
+            != member.withdrawal_hash
+        ):
+            return member.position
+    return None
+
+
 class GroupProcessor:
     def __init__(
         self,
@@ -156,6 +175,9 @@ class GroupProcessor:
         except ProverFailed as error:
             return self._release(group_id, str(error))
         chained = [chained_from(p) for p in proofs]
+        mismatch = mismatched_member(members, chained)
+        if mismatch is not None:
+            return self._release(group_id, f"the chain proof of position {mismatch} is not the member's withdrawal")
         last_hash = chained_withdrawal_hash(chained)
         expected_pis = withdrawal_pis_hash(last_hash, self.aggregator)
         if len(gnark.public_inputs) < 2 or gnark.public_inputs[1] != expected_pis:
