@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        app.state.intmax.close()
+        await app.state.intmax.aclose()
 
     app = FastAPI(
         title="INTMAX2 pipeline API",

@@ -25,9 +25,9 @@ class ApiState:
         self.engine = make_engine(self.settings.warehouse_url, sqlite_busy_timeout_ms=busy_ms)
         self.redis = RedisStore(self.settings)
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self.engine.dispose()
-        self.redis.close()
+        await self.redis.aclose()
 
 
 def api_state(request: Request) -> ApiState:

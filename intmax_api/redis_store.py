@@ -84,6 +84,14 @@ class RedisStore:
             self._last_outage_log = now
             log.warning("redis unavailable, %s without it: %s", what, type(error).__name__)
 
+    async def aclose(self) -> None:
+        """Close this loop's client, then `close()`. Its pooled connections count as users of an
+        embedded server: left open, they would keep the server running after this process exits."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+        self.close()
+
     def close(self) -> None:
         self._clients.clear()
         if self._embedded is not None:
