@@ -17,14 +17,13 @@ import json
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from intmax_devnet.anvil import accept_termination_signals, free_port, stop_process_group
+from intmax_devnet.anvil import accept_termination_signals, free_port
 from intmax_devnet.coingecko_catalogue import Coin, build_catalogue, image_url, price_bucket, price_usd
-from intmax_devnet.standin_process import start_standin_process
+from intmax_devnet.standin_process import StandInProcess, start_standin_process
 
 API_PREFIX = "/api/v3"
 PING_MESSAGE = "(V3) To the Moon!"
@@ -201,18 +200,12 @@ class CoinGeckoServer(ThreadingHTTPServer):
 # --- the process, as `intmax devnet up` runs it ----------------------------------------------
 
 
-@dataclass
-class CoinGeckoStandIn:
-    port: int
-    pid: int
-    log_path: Path | None = None
+class CoinGeckoStandIn(StandInProcess):
+    """The running CoinGecko stand-in; its URL is the API base (with /api/v3), like the real one's."""
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{API_PREFIX}"
-
-    def stop(self) -> None:
-        stop_process_group(self.pid)
 
 
 def start_standin(

@@ -45,13 +45,12 @@ import binascii
 import contextlib
 import json
 import sys
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from intmax_devnet.anvil import accept_termination_signals, free_port, stop_process_group
+from intmax_devnet.anvil import accept_termination_signals, free_port
 from intmax_devnet.prover_gateway_state import (
     CHAIN_CACHE_TTL_SECONDS,
     FAIL_MODES,
@@ -60,7 +59,7 @@ from intmax_devnet.prover_gateway_state import (
     GatewayState,
 )
 from intmax_devnet.prover_key import DEVNET_WITHDRAWAL_CIRCUIT_DIGEST
-from intmax_devnet.standin_process import start_standin_process
+from intmax_devnet.standin_process import StandInProcess, start_standin_process
 
 CHAIN_PATH = "/aggregator-prover/proof/withdrawal"
 WRAPPER_PATH = "/aggregator-prover/proof/wrapper/withdrawal"
@@ -249,19 +248,8 @@ class ProverGatewayServer(ThreadingHTTPServer):
 # --- the process, as `intmax devnet up` runs it ----------------------------------------------
 
 
-@dataclass
-class ProverGatewayStandIn:
-    port: int
-    pid: int
-    log_path: Path | None = None
-
-    @property
-    def url(self) -> str:
-        """The ZKP_PROVER_URL: the API paths hang off it."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        stop_process_group(self.pid)
+class ProverGatewayStandIn(StandInProcess):
+    """The running prover gateway stand-in; its URL is the ZKP_PROVER_URL (the API paths hang off it)."""
 
 
 def start_standin(

@@ -39,9 +39,9 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from intmax_devnet.anvil import accept_termination_signals, free_port, stop_process_group
+from intmax_devnet.anvil import accept_termination_signals, free_port
 from intmax_devnet.scroll_bridge_messages import RPC_TIMEOUT_SECONDS, ChainReadError, unclaimed_withdrawals
-from intmax_devnet.standin_process import start_standin_process
+from intmax_devnet.standin_process import StandInProcess, start_standin_process
 
 UNCLAIMED_WITHDRAWALS_PATH = "/api/l2/unclaimed/withdrawals"
 MAX_PAGE_SIZE = 100
@@ -236,19 +236,8 @@ class ScrollBridgeServer(ThreadingHTTPServer):
 # --- the process, as `intmax devnet up` runs it ----------------------------------------------
 
 
-@dataclass
-class ScrollBridgeStandIn:
-    port: int
-    pid: int
-    log_path: Path | None = None
-
-    @property
-    def url(self) -> str:
-        """The API base URL, like https://sepolia-api-bridge-v2.scroll.io (clients append /api/...)."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        stop_process_group(self.pid)
+class ScrollBridgeStandIn(StandInProcess):
+    """The running Scroll bridge API stand-in; its URL is the API base, like https://sepolia-api-bridge-v2.scroll.io."""
 
 
 def start_standin(chains: Chains, port: int | None = None, *, log_path: Path | None = None) -> ScrollBridgeStandIn:

@@ -11,6 +11,7 @@ import contextlib
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,22 @@ import httpx
 from intmax_devnet.anvil import stop_process_group
 
 READY_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass
+class StandInProcess:
+    """A running stand-in: its loopback port (the base URL) and process group."""
+
+    port: int
+    pid: int
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        stop_process_group(self.pid)
 
 
 def start_standin_process(

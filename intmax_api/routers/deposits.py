@@ -12,7 +12,6 @@ holds the ids below it. Not cached: a deposit's status moves on as the chains do
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -21,6 +20,7 @@ from sqlalchemy import Connection, Row, select
 
 from intmax_api.dependencies import ApiState, api_state
 from intmax_api.errors import ApiError
+from intmax_api.formats import iso_utc
 from intmax_api.query import (
     MAX_BIGINT,
     QueryErrors,
@@ -97,14 +97,6 @@ class NotFound(BaseModel):
     message: str
 
 
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _query():  # type: ignore[no-untyped-def]
     resolved = token_maps.c.resolved_at.is_not(None)
     return select(
@@ -127,12 +119,12 @@ def _deposit(row: Row[Any]) -> Deposit:
         isEligible=bool(row.is_eligible),
         depositHash=row.deposit_hash,
         deposit=DepositEvent(
-            txHash=row.deposit_tx_hash, blockNumber=row.deposit_block_number, time=_iso(row.deposited_at) or ""
+            txHash=row.deposit_tx_hash, blockNumber=row.deposit_block_number, time=iso_utc(row.deposited_at) or ""
         ),
         relay=DepositRelay(
             txHash=row.relay_tx_hash,
             blockNumber=row.relay_block_number,
-            time=_iso(row.relayed_at),
+            time=iso_utc(row.relayed_at),
             upToDepositId=row.relay_up_to_deposit_id,
         )
         if row.relay_tx_hash
@@ -140,7 +132,7 @@ def _deposit(row: Row[Any]) -> Deposit:
         processed=DepositProcessed(
             txHash=row.processed_tx_hash,
             blockNumber=row.processed_block_number,
-            time=_iso(row.processed_at),
+            time=iso_utc(row.processed_at),
             leafIndex=row.leaf_index,
         )
         if row.processed_tx_hash

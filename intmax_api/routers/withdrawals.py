@@ -10,7 +10,6 @@ statuses move on as the chains do.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -19,6 +18,7 @@ from sqlalchemy import Connection
 
 from intmax_api.dependencies import ApiState, api_state
 from intmax_api.errors import ApiError
+from intmax_api.formats import iso_utc
 from intmax_api.query import QueryErrors, parse_address, parse_per_page, single, strict_query, validation_error
 from intmax_api.routers.deposits import NotFound
 from intmax_api.routers.tokens import ValidationFailure
@@ -67,14 +67,8 @@ class WithdrawalList(BaseModel):
     hasMore: bool
 
 
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _event(event: ChainEvent) -> Event:
-    return Event(event=event.name, txHash=event.tx_hash, blockNumber=event.block_number, time=_iso(event.time))
+    return Event(event=event.name, txHash=event.tx_hash, blockNumber=event.block_number, time=iso_utc(event.time))
 
 
 def _withdrawal(item: WithdrawalLifecycle) -> Withdrawal:
@@ -86,7 +80,7 @@ def _withdrawal(item: WithdrawalLifecycle) -> Withdrawal:
         tokenSymbol=item.token_symbol,
         tokenDecimals=item.token_decimals,
         amount=str(item.amount),
-        requestedAt=_iso(item.created_at),
+        requestedAt=iso_utc(item.created_at),
         group=Group(**item.group) if item.group else None,
         l2Submission=_event(item.l2_submission) if item.l2_submission else None,
         l1Events=[_event(e) for e in item.l1_events],

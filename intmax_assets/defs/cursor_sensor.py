@@ -10,22 +10,17 @@ flight.
 import dagster as dg
 from sqlalchemy import func, select
 
-from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES, prior_attempts
+from intmax_assets.defs.run_status import assets_in_flight, prior_attempts
 from intmax_assets.resources import WarehouseResource
 from intmax_core.warehouse.schema import stream_cursors
 
 SENSOR_INTERVAL_SECONDS = 30
-IN_FLIGHT_RUNS_READ = 500
 
 
 def build_cursor_sensor(
     name: str, input_streams: tuple[str, ...], targets: list[dg.AssetKey], description: str
 ) -> dg.SensorDefinition:
     work_tag = f"intmax/{name}_inputs"
-
-    def in_flight(instance: dg.DagsterInstance) -> bool:
-        runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT_STATUSES), limit=IN_FLIGHT_RUNS_READ)
-        return any(key in (run.asset_selection or ()) for run in runs for key in targets)
 
     @dg.sensor(
         name=name,
@@ -48,7 +43,7 @@ def build_cursor_sensor(
         if not cursors:
             return dg.SkipReason("nothing indexed yet")
         work = ",".join(f"{stream}@{cursors.get(stream, 0)}" for stream in input_streams)
-        if in_flight(context.instance):
+        if assets_in_flight(context.instance, targets):
             return dg.SkipReason(
                 f"a run of {', '.join(k.to_user_string() for k in targets)} is already queued or running"
             )

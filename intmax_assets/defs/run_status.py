@@ -15,6 +15,24 @@ IN_FLIGHT_STATUSES = [
     dg.DagsterRunStatus.CANCELING,
 ]
 
+# Runs in flight are few (the queue runs a handful at once); this bounds the read.
+IN_FLIGHT_RUNS_READ = 500
+
+
+def in_flight_runs(instance: dg.DagsterInstance, job_name: str | None = None) -> list[dg.DagsterRun]:
+    """Runs queued or running (of `job_name`, if given)."""
+    return list(
+        instance.get_runs(
+            filters=dg.RunsFilter(job_name=job_name, statuses=IN_FLIGHT_STATUSES), limit=IN_FLIGHT_RUNS_READ
+        )
+    )
+
+
+def assets_in_flight(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> bool:
+    """Whether a queued or running run (a sensor's, a backfill, one launched from the UI) selects any of `keys`."""
+    return any(key in (run.asset_selection or ()) for run in in_flight_runs(instance) for key in keys)
+
+
 # A retried piece of work waits 30 s, 60 s, 120 s ... after the previous attempt ended, at most 10 minutes.
 RETRY_BACKOFF_SECONDS = 30
 RETRY_BACKOFF_MAX_SECONDS = 600

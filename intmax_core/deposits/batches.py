@@ -17,11 +17,11 @@ from typing import Any
 from eth_abi import decode
 from sqlalchemy import Connection, delete, func, insert, select
 
-from intmax_core.deposits.lifecycle import utc
 from intmax_core.deposits.relayer import PURPOSE
 from intmax_core.warehouse.deposits_tables import deposit_batches
 from intmax_core.warehouse.event_tables import EVENT_TABLES
 from intmax_core.warehouse.ledger import transactions
+from intmax_core.warehouse.types import utc
 
 RELAYED = EVENT_TABLES["DepositsRelayed"]
 PROCESSED = EVENT_TABLES["DepositsProcessed"]

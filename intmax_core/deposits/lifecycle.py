@@ -5,11 +5,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from intmax_core.chain.hashing import deposit_hash, hex32
 from intmax_core.warehouse.deposits_tables import DepositStatus
+from intmax_core.warehouse.types import utc
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,6 @@ class RelayIndex:
     def covering(self, deposit_id: int) -> Relay | None:
         at = bisect.bisect_left(self._keys, deposit_id)
         return self._relays[at] if at < len(self._relays) else None
-
-
-def utc(moment: datetime | None) -> datetime | None:
-    """SQLite returns naive UTC datetimes: make every moment aware, so rows compare across backends."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def derive_row(

@@ -21,10 +21,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
-from intmax_core.deposits.lifecycle import Relay, RelayIndex, computed_hash, derive_row, utc
+from intmax_core.deposits.lifecycle import Relay, RelayIndex, computed_hash, derive_row
 from intmax_core.warehouse.deposits_tables import OPEN_STATUSES, deposits
 from intmax_core.warehouse.event_tables import EVENT_TABLES
 from intmax_core.warehouse.schema import stream_cursors
+from intmax_core.warehouse.types import utc
 
 DEPOSITED = EVENT_TABLES["Deposited"]
 RELAYED = EVENT_TABLES["DepositsRelayed"]

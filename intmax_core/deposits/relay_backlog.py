@@ -12,9 +12,9 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Connection, cast, func, select
 
-from intmax_core.deposits.lifecycle import utc
 from intmax_core.deposits.relayer import CANCELED, DEPOSITED, FINISHED, PURPOSE, RELAYED, STUCK
 from intmax_core.warehouse.ledger import transactions
+from intmax_core.warehouse.types import utc
 
 
 @dataclass(frozen=True)

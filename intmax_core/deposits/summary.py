@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, select
 
-from intmax_core.deposits.lifecycle import utc
 from intmax_core.warehouse.deposits_tables import DepositStatus, deposits
+from intmax_core.warehouse.types import utc
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from intmax_core.tokens.coingecko_client import MAX_MARKET_IDS, CoinGeckoClient,
 from intmax_core.tokens.metadata import decode_decimals
 from intmax_core.tokens.multicall import ContractCall, aggregate3, selector
 from intmax_core.warehouse.tokens_tables import ZERO_ADDRESS, token_price_history, token_prices
+from intmax_core.warehouse.types import utc
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +244,4 @@ def sync_token_prices(
 
 def newest_sync(connection: Connection) -> datetime | None:
     """When the served list was synced (None: never)."""
-    moment = connection.execute(select(func.max(token_prices.c.synced_at))).scalar()
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # SQLite returns naive datetimes; the warehouse writes UTC
-    return moment
+    return utc(connection.execute(select(func.max(token_prices.c.synced_at))).scalar())

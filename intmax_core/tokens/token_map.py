@@ -35,6 +35,7 @@ from intmax_core.tokens.multicall import ContractCall, aggregate3, selector
 from intmax_core.warehouse.deposits_tables import deposits
 from intmax_core.warehouse.event_tables import EVENT_TABLES
 from intmax_core.warehouse.tokens_tables import ZERO_ADDRESS, TokenType, token_maps
+from intmax_core.warehouse.types import utc
 
 GET_TOKEN_INFO = selector("getTokenInfo(uint32)")  # 0xcbd90cd0
 SYMBOL = selector("symbol()")
@@ -115,7 +116,7 @@ def pending_tokens(connection: Connection, highest_seen: int | None) -> list[Pen
         if row is None:
             pending.append(PendingToken(index, 0, None))
         elif row.resolved_at is None:
-            pending.append(PendingToken(index, row.resolve_attempts, _aware(row.updated_at)))
+            pending.append(PendingToken(index, row.resolve_attempts, utc(row.updated_at)))
     return pending
 
 
@@ -213,10 +214,3 @@ def register_token_maps(
         resolved_total=counts[1],
         unresolved_total=counts[0] - counts[1],
     )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite gives naive datetimes back; the warehouse writes UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment

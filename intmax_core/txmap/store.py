@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from intmax_core.warehouse.txmap_tables import tx_maps
+from intmax_core.warehouse.types import utc
 
 CLEAN_BATCH = 500
 MIN_EXPIRES_IN_SECONDS = 300
@@ -49,7 +50,8 @@ def get(connection: Connection, digest: str, now: datetime) -> TxMap | None:
     ).first()
     if row is None:
         return None
-    expires_at = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=now.tzinfo)
+    expires_at = utc(row.expires_at)
+    assert expires_at is not None
     return TxMap(digest, row.data, expires_at)
 
 

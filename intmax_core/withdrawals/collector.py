@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 from eth_hash.auto import keccak
 from sqlalchemy import Connection, and_, exists, false, func, insert, select, text, update
 
-from intmax_core.deposits.lifecycle import utc
 from intmax_core.warehouse.aggregator_tables import GroupStatus, withdrawal_group_members, withdrawal_groups
 from intmax_core.warehouse.schema import WithdrawalStatus, withdrawals
+from intmax_core.warehouse.types import utc
 
 MAX_GROUP_SIZE = 100  # Withdrawal's per-submission limit (its RELAY_LIMIT)
 DEFAULT_MAX_GROUPS = 20

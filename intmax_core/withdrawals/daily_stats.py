@@ -23,6 +23,7 @@ from intmax_core.warehouse.aggregator_tables import (
 from intmax_core.warehouse.event_tables import EVENT_TABLES
 from intmax_core.warehouse.ledger import transactions
 from intmax_core.warehouse.schema import WithdrawalStatus, withdrawals
+from intmax_core.warehouse.types import utc
 
 STATUSES = [s.value for s in WithdrawalStatus]
 QUEUE_EVENTS = ("DirectWithdrawalQueued", "ClaimableWithdrawalQueued")
@@ -36,7 +37,7 @@ def _first_times(connection: Connection, names: tuple[str, ...], hashes: list[st
         for h, moment in connection.execute(
             select(table.c.withdrawal_hash, table.c.block_time).where(table.c.withdrawal_hash.in_(hashes))
         ):
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            moment = utc(moment)
             if h not in first or moment < first[h]:
                 first[h] = moment
     return first
@@ -70,13 +71,12 @@ def read_day(connection: Connection, day: date) -> pd.DataFrame:
     records = []
     for r in rows:
         contract = r.contract_withdrawal or {}
-        created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
         records.append(
             {
                 "status": str(getattr(r.status, "value", r.status)),
                 "token_index": int(contract.get("tokenIndex", 0)),
                 "amount": int(contract.get("amount", 0)),
-                "created_at": created,
+                "created_at": utc(r.created_at),
                 "queued_at": queued.get(r.withdrawal_hash),
                 "l1_at": on_l1.get(r.withdrawal_hash),
                 "gas": gas.get(r.withdrawal_hash),

@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, tuple_
 
-from intmax_core.deposits.lifecycle import utc
 from intmax_core.warehouse.aggregator_tables import withdrawal_group_members, withdrawal_groups
 from intmax_core.warehouse.event_tables import EVENT_TABLES
 from intmax_core.warehouse.schema import withdrawals
 from intmax_core.warehouse.tokens_tables import token_maps
+from intmax_core.warehouse.types import utc
 
 L2_QUEUE_EVENTS = ("DirectWithdrawalQueued", "ClaimableWithdrawalQueued")
 L1_EVENTS = ("DirectWithdrawalSuccessed", "WithdrawalClaimable", "ClaimedWithdrawal")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES, prior_attempts
+from intmax_assets.defs.run_status import in_flight_runs, prior_attempts
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.config import Settings
 from intmax_core.deposits.relay_backlog import read_backlog
@@ -88,7 +88,7 @@ def build_deposit_relay(settings: Settings) -> tuple[dg.JobDefinition, dg.Sensor
         )
         if reason is None:
             return dg.SkipReason(f"{backlog.pending} deposits waiting; the relay policy says wait")
-        if context.instance.get_runs(filters=dg.RunsFilter(job_name=JOB_NAME, statuses=IN_FLIGHT_STATUSES), limit=1):
+        if in_flight_runs(context.instance, JOB_NAME):
             return dg.SkipReason(f"{JOB_NAME} is already queued or running")
         attempts = prior_attempts(context.instance, RELAY_WORK_TAG, backlog.work)
         if attempts.wait_seconds > 0:

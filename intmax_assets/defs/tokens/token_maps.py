@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES
+from intmax_assets.defs.run_status import assets_in_flight
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.chain.rpc import RpcError, RpcUnavailable
 from intmax_core.config import Settings
@@ -106,8 +106,7 @@ def build_token_maps(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Sensor
             if pending:
                 return _skip(new_cursor, f"{len(pending)} failed token(s) wait for their retry")
             return _skip(new_cursor, "every token index seen in deposits is resolved")
-        in_flight = context.instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT_STATUSES), limit=100)
-        if any(TOKEN_MAPS in (run.asset_selection or ()) for run in in_flight):
+        if assets_in_flight(context.instance, [TOKEN_MAPS]):
             return _skip(new_cursor, "a token_maps run is already queued or running")
         work = ",".join(f"{t.token_index}#{t.attempts}" for t in due)
         if len(work) > MAX_PLAIN_WORK_CHARS:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES, prior_attempts
+from intmax_assets.defs.run_status import assets_in_flight, prior_attempts
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.chain.rpc import RpcError, RpcUnavailable
 from intmax_core.config import Settings
@@ -35,7 +35,6 @@ FRESHNESS_CRON = "*/15 * * * *"
 STALE_AFTER_INTERVALS = 2
 FIRST_SYNC_INTERVAL_SECONDS = 30
 FIRST_SYNC_TAG = "intmax/token_prices_first_sync"
-IN_FLIGHT_RUNS_READ = 500
 
 
 def build_token_prices(
@@ -156,8 +155,7 @@ def build_token_prices(
         with context.resources.warehouse.engine.connect() as connection:
             if newest_sync(connection) is not None:
                 return dg.SkipReason("a price list exists; the schedule keeps it current")
-        runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT_STATUSES), limit=IN_FLIGHT_RUNS_READ)
-        if any(TOKEN_PRICES in (run.asset_selection or ()) for run in runs):
+        if assets_in_flight(context.instance, [TOKEN_PRICES]):
             return dg.SkipReason("a price sync is already queued or running")
         attempts = prior_attempts(context.instance, FIRST_SYNC_TAG, "first")
         if attempts.wait_seconds > 0:

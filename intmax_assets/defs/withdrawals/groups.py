@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import func, select
 
-from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES, prior_attempts
+from intmax_assets.defs.run_status import assets_in_flight, prior_attempts
 from intmax_assets.defs.withdrawals.statuses import WITHDRAWALS
 from intmax_assets.resources import WarehouseResource
 from intmax_core.config import Settings
@@ -75,8 +75,7 @@ def build_collector(settings: Settings) -> tuple[dg.AssetsDefinition, dg.SensorD
         reason = backlog.due(policy, datetime.now(UTC))
         if reason is None:
             return dg.SkipReason(f"{backlog.waiting} requested withdrawals waiting; the policy says wait")
-        runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT_STATUSES), limit=500)
-        if any(WITHDRAWAL_GROUPS in (run.asset_selection or ()) for run in runs):
+        if assets_in_flight(context.instance, [WITHDRAWAL_GROUPS]):
             return dg.SkipReason("a collection is already queued or running")
         work = f"{backlog.oldest_hash}+{backlog.waiting}"
         attempts = prior_attempts(context.instance, COLLECT_WORK_TAG, work)

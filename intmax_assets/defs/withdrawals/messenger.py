@@ -8,7 +8,7 @@ mock relayer that reads the indexed L2 messages (`mock`).
 
 import dagster as dg
 
-from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES
+from intmax_assets.defs.run_status import in_flight_runs
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.chain.sender import SendPolicy, TransactionSender
 from intmax_core.chain.signers import SignerRole, signer_for_role
@@ -98,7 +98,7 @@ def build_messenger_relayer(settings: Settings) -> tuple[dg.JobDefinition, dg.Sc
         description="Claims the withdrawal messages the Scroll bridge API lists (INTMAX_MESSENGER_RELAYER_CRON).",
     )
     def relay_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        if context.instance.get_runs(filters=dg.RunsFilter(job_name=JOB_NAME, statuses=IN_FLIGHT_STATUSES), limit=1):
+        if in_flight_runs(context.instance, JOB_NAME):
             return dg.SkipReason(f"{JOB_NAME} is already queued or running")
         return dg.RunRequest()
 

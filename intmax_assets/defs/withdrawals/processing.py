@@ -12,7 +12,7 @@ import dagster as dg
 import pydantic
 from sqlalchemy import select
 
-from intmax_assets.defs.run_status import IN_FLIGHT_STATUSES, prior_attempts
+from intmax_assets.defs.run_status import in_flight_runs, prior_attempts
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.chain.errors import ErrorRegistry
 from intmax_core.chain.fees import RELAYER_STEP
@@ -121,10 +121,7 @@ def build_processing(settings: Settings) -> tuple[dg.JobDefinition, dg.SensorDef
             ).all()
         if not groups:
             return dg.SkipReason("no live withdrawal group")
-        running = context.instance.get_runs(
-            filters=dg.RunsFilter(job_name=JOB_NAME, statuses=IN_FLIGHT_STATUSES), limit=500
-        )
-        busy = {run.tags.get(GROUP_TAG) for run in running}
+        busy = {run.tags.get(GROUP_TAG) for run in in_flight_runs(context.instance, JOB_NAME)}
         requests, waiting = [], []
         for group_id, attempt in groups:
             if group_id in busy:

@@ -17,6 +17,7 @@ from intmax_assets.defs.indexing.assets import asset_key
 from intmax_assets.resources import WarehouseResource
 from intmax_core.indexing.streams import STREAMS_BY_NAME
 from intmax_core.warehouse import queries
+from intmax_core.warehouse.types import utc
 from intmax_core.withdrawals import audits
 from intmax_core.withdrawals.watcher import apply_chain_events
 
@@ -75,7 +76,7 @@ def withdrawals_asset(
     now = datetime.now(UTC)
     with warehouse.engine.connect() as connection:
         counts = queries.withdrawal_status_counts(connection)
-        oldest = queries.oldest_requested_at(connection)
+        oldest = utc(queries.oldest_requested_at(connection))
         findings = {
             "requested_withdrawals_are_picked_up": audits.requested_older_than(
                 connection, now - timedelta(minutes=config.requested_max_age_minutes)
@@ -93,8 +94,6 @@ def withdrawals_asset(
     metadata: dict[str, Any] = {f"{status}_count": count for status, count in counts.items()}
     metadata |= {f"applied_{name}": count for name, count in stats.applied.items()}
     if oldest is not None:
-        if oldest.tzinfo is None:  # SQLite returns naive UTC timestamps
-            oldest = oldest.replace(tzinfo=UTC)
         metadata["oldest_requested_age_seconds"] = (now - oldest).total_seconds()
     checks = [
         dg.AssetCheckResult(
