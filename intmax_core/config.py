@@ -26,6 +26,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from intmax_core.config_operations import OperationsSettings
 from intmax_core.cron import parse_cron
 from intmax_core.devnet_manifest import read_manifest
 
@@ -76,7 +77,9 @@ class DevnetManifestSource(PydanticBaseSettingsSource):
         return manifest.settings_values() if manifest else {}
 
 
-class Settings(BaseSettings):
+class Settings(OperationsSettings):
+    """Every setting: these storage, chain, deposit, withdrawal and API fields, and OperationsSettings'."""
+
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_file=".env",
