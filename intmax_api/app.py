@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
+from intmax_api.builder_cache import builder_cache_validation
 from intmax_api.cache import CACHE_HEADER
 from intmax_api.client_address import parse_networks
 from intmax_api.dependencies import ApiState
@@ -24,7 +25,7 @@ from intmax_api.errors import install_error_handlers
 from intmax_api.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
 from intmax_api.pretty import PrettyJsonMiddleware
 from intmax_api.rate_limit import RateLimitMiddleware
-from intmax_api.routers import clock, deposits, health, tokens, txmap, withdrawals
+from intmax_api.routers import clock, deposits, health, indexer, predicate, tokens, txmap, withdrawals
 from intmax_api.security_headers import SecurityHeadersMiddleware
 from intmax_api.timeout import TimeoutMiddleware
 from intmax_core.config import Settings, load_settings
@@ -41,7 +42,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        # Created here, not at import or per request: the client belongs to the server's event loop.
+        app.state.predicate_http = predicate.make_client(settings)
+        async with builder_cache_validation(app.state.intmax) as validator:
+            app.state.builder_cache_validator = validator
+            yield
+        await app.state.predicate_http.aclose()
         await app.state.intmax.aclose()
 
     app = FastAPI(
@@ -90,5 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(withdrawals.router, prefix=API_PREFIX)
     app.include_router(txmap.router, prefix=API_PREFIX)
     app.include_router(clock.router, prefix=API_PREFIX)
+    app.include_router(indexer.router, prefix=API_PREFIX)
+    app.include_router(predicate.router, prefix=API_PREFIX)
     install_offline_docs(app)
     return app

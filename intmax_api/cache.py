@@ -29,6 +29,9 @@ Interface - mark an endpoint with `@cached(...)` under a router built with `Cach
 - an endpoint whose answer must not outlive a moment (a tx-map entry's expiry) sets the header
   `CACHE_TTL_MS_HEADER` on its response: the entry then lives at most that many milliseconds (none
   if it is not positive); the header itself is never sent;
+- under a `fixed_key`, the first answer stored wins: a request that missed at the same moment as
+  another answers what that one stored (`entry_body`/`replace_entry_body` let a validator rewrite
+  the body of such an entry);
 - `invalidate(request, path)` drops the entry of a path (a write that changes what it answers).
 
 Health is never cached (its router does not use `cached`).
@@ -125,6 +128,18 @@ def _unpack(value: bytes) -> Response:
     return response
 
 
+def entry_body(value: bytes) -> bytes:
+    """The response body of a stored entry."""
+    size = int.from_bytes(value[:4], "big")
+    return value[4 + size :]
+
+
+def replace_entry_body(value: bytes, body: bytes) -> bytes:
+    """The same stored entry (status, headers) with another body (not for `etag` routes: the tag would be stale)."""
+    size = int.from_bytes(value[:4], "big")
+    return value[: 4 + size] + body
+
+
 def _storable(response: Response) -> bool:
     return 200 <= response.status_code < 300 and isinstance(getattr(response, "body", None), bytes)
 
@@ -163,18 +178,34 @@ class CachedRoute(APIRoute):
                 if CACHE_TTL_MS_HEADER in response.headers:
                     ttl_ms = min(ttl_ms, int(response.headers[CACHE_TTL_MS_HEADER]))
                     del response.headers[CACHE_TTL_MS_HEADER]
+                response.headers[CACHE_HEADER] = "MISS"
                 if key is not None and _storable(response) and ttl_ms > 0:
                     try:
-                        await store.client().set(key, _pack(response), px=ttl_ms)
+                        response = await _store(store, key, policy, response, ttl_ms)
                     except REDIS_ERRORS as error:
                         store.report_outage("response cache", error)
-                response.headers[CACHE_HEADER] = "MISS"
             etag = response.headers.get("etag")
             if policy.etag and etag and etag_matches(request.headers.get("if-none-match"), etag):
                 return Response(status_code=304, headers={"ETag": etag, CACHE_HEADER: response.headers[CACHE_HEADER]})
             return response
 
         return cached_handler
+
+
+async def _store(store: RedisStore, key: str, policy: CachePolicy, response: Response, ttl_ms: int) -> Response:
+    """Store the answer; under a fixed key, only if no other request stored one meanwhile, and then
+    answer what that request stored: one shared key means one answer for everybody (two replicas
+    missing at once would otherwise hand out two different random builder picks)."""
+    client = store.client()
+    stored = await client.set(key, _pack(response), px=ttl_ms, nx=policy.fixed_key is not None)
+    if stored or policy.fixed_key is None:
+        return response
+    winner = await client.get(key)
+    if winner is None:  # expired or pruned in between: ours is as good an answer as any
+        return response
+    shared = _unpack(winner)
+    shared.headers[CACHE_HEADER] = "HIT"
+    return shared
 
 
 async def invalidate(request: Request, path: str, policy: CachePolicy | None = None) -> None:

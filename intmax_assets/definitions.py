@@ -5,12 +5,15 @@ from __future__ import annotations
 import dagster as dg
 
 from intmax_assets.defs import deposits, transactions, txmap, withdrawals
+from intmax_assets.defs.alerts import build_run_failure_alert_sensor
+from intmax_assets.defs.builders import build_builder_definitions
 from intmax_assets.defs.deposits.daily_stats import build_deposit_daily_stats
 from intmax_assets.defs.deposits.relay import build_deposit_relay
 from intmax_assets.defs.deposits.sensors import deposits_refresh_sensor
 from intmax_assets.defs.indexing import build_indexing_definitions
 from intmax_assets.defs.messaging import build_mock_relayers
 from intmax_assets.defs.minting import build_minting_definitions
+from intmax_assets.defs.monitors import build_monitor_definitions
 from intmax_assets.defs.tokens import build_token_definitions
 from intmax_assets.defs.withdrawals.daily_stats import build_withdrawal_daily_stats
 from intmax_assets.defs.withdrawals.groups import build_collector
@@ -62,13 +65,18 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs.append(messenger_job)
         schedules.append(messenger_schedule)
     tokens = build_token_definitions(settings)
+    builder_assets, builder_job, builder_schedule = build_builder_definitions(settings)
+    jobs.append(builder_job)
+    schedules.append(builder_schedule)
     collector, collector_sensor = build_collector(settings)
     group_job, group_sensor = build_processing(settings)
     withdrawal_stats, withdrawal_stats_schedule = build_withdrawal_daily_stats(settings)
     schedules.append(withdrawal_stats_schedule)
+    monitor_assets, monitor_schedules = build_monitor_definitions(settings)
+    schedules += monitor_schedules
     jobs.append(group_job)
     sensors += [withdrawals.withdrawals_watcher_sensor, collector_sensor, group_sensor]
-    sensors += tokens.sensors
+    sensors += [*tokens.sensors, build_run_failure_alert_sensor(settings)]
     return dg.Definitions(
         assets=[
             *dg.load_assets_from_modules([withdrawals, transactions, deposits, txmap]),
@@ -78,11 +86,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *tokens.assets,
             collector,
             withdrawal_stats,
+            *builder_assets,
+            *monitor_assets,
         ],
         asset_checks=tokens.asset_checks,
         schedules=[
-            transactions.transaction_ledger_schedule,
-            txmap.tx_map_cleaner_schedule,
+            transactions.build_transaction_ledger_schedule(settings),
+            txmap.build_tx_map_cleaner_schedule(settings),
             daily_stats_schedule,
             *minting_schedules,
             *tokens.schedules,

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from typing import TYPE_CHECKING
 
 from intmax_core.config import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:  # the devnet is imported only by the commands that use it
+    from intmax_devnet.simulator import SimulationReport
 
 DAGSTER_UI_PORT = 3100
 
@@ -69,7 +74,9 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     try:
         migrate.upgrade(settings.warehouse_url)
         if started_devnet and not args.no_simulate:
-            print(simulate(settings, SimulationPlan(seed=args.seed)).describe(), file=sys.stderr)
+            report = simulate(settings, SimulationPlan(seed=args.seed))
+            print(report.describe(), file=sys.stderr)
+            print(_routes_to_try(settings, report), file=sys.stderr)
         commands = {
             "api": [sys.executable, "-m", "intmax_cli.main", "api"],
             "dagster": processes.dagster_dev_command(args.dagster_port),
@@ -84,6 +91,32 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
         if started_devnet:
             devnet.down(settings.data_dir)
             print("devnet down", file=sys.stderr)
+
+
+def _routes_to_try(settings: Settings, report: SimulationReport) -> str:
+    """Routes that answer with the simulated activity once the pipeline has processed it."""
+    from intmax_devnet import accounts
+
+    api = f"http://{settings.api_host}:{settings.api_port}/v1"
+    routes = [
+        "/indexer/builders",
+        "/indexer/builders/meta",
+        f"/indexer/builders/registration/{accounts.builder(0).address}",
+        "/proxy/meta",
+        "/time",
+        "/token-maps/list",
+        "/token-prices/list",
+    ]
+    routes += [f"/deposits/{report.deposit_ids[0]}"] if report.deposit_ids else []
+    routes += [f"/withdrawals/{report.withdrawal_hashes[0]}"] if report.withdrawal_hashes else []
+    lines = [f"  {api}{route}" for route in routes]
+    lines.append(f'  curl -X POST {api}/map -H \'content-type: application/json\' -d \'{{"digest":"d1","data":"x"}}\'')
+    policy = {"from": accounts.user(0).address, "to": accounts.user(1).address, "data": "0x", "msg_value": "0"}
+    body = json.dumps(policy, separators=(",", ":"))
+    lines.append(f"  curl -X POST {api}/predicate/evaluate-policy -H 'content-type: application/json' -d '{body}'")
+    return "\n".join(
+        ["routes with this data (within a minute or two, as the schedules and sensors process it):", *lines]
+    )
 
 
 def _devnet(settings: Settings, args: argparse.Namespace) -> int:
@@ -109,6 +142,8 @@ def _devnet(settings: Settings, args: argparse.Namespace) -> int:
         running, report = devnet.status(data_dir)
         print(report)
         return 0 if running else 1
+    if args.devnet_command == "builder":
+        return _devnet_builder(settings, args)
     from intmax_devnet.simulator import SimulationPlan, simulate
 
     try:
@@ -124,6 +159,26 @@ def _devnet(settings: Settings, args: argparse.Namespace) -> int:
         print(f"intmax devnet simulate: {error}", file=sys.stderr)
         return 2
     print(simulate(settings, plan).describe())
+    return 0
+
+
+def _devnet_builder(settings: Settings, args: argparse.Namespace) -> int:
+    """`intmax devnet builder <i> <behaviour>`: make simulated builder i's /fee-info misbehave (or heal)."""
+    import httpx
+
+    from intmax_core.devnet_manifest import read_manifest
+    from intmax_devnet.builder_nodes import set_builder_behaviour
+
+    manifest = read_manifest(settings.data_dir)
+    if manifest is None or manifest.builder_nodes is None:
+        print("intmax devnet builder: no running devnet with builder nodes (run `intmax devnet up`)", file=sys.stderr)
+        return 1
+    try:
+        set_builder_behaviour(manifest.builder_nodes.url, args.builder, args.behaviour, args.delay_seconds)
+    except (ValueError, httpx.HTTPError) as error:
+        print(f"intmax devnet builder: {error}", file=sys.stderr)
+        return 1
+    print(f"builder {args.builder}: {args.behaviour}")
     return 0
 
 
@@ -257,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     devnet_up.add_argument("--l2-port", type=int, default=8546)
     devnet_commands.add_parser("down", help="stop what `up` started and remove the manifest")
     devnet_commands.add_parser("status", help="what runs (exit 1 when the devnet is not running)")
+    builder = devnet_commands.add_parser("builder", help="make a simulated builder's /fee-info misbehave")
+    builder.add_argument("builder", type=int, help="builder number (0, 1, ...)")
+    # The stand-in checks the name (its 400 lists them): importing its list here would load web3 at CLI start.
+    builder.add_argument("behaviour", help="healthy, old_version, fee_above_cap, disallowed_token, down, slow, error")
+    builder.add_argument("--delay-seconds", type=float, help="how long `slow` sleeps (default 6)")
     simulate = devnet_commands.add_parser("simulate", help="deterministic user and operator activity")
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--users", type=int, default=5, help="distinct depositing users")

@@ -56,6 +56,12 @@ class OperationsSettings(BaseSettings):
         description="How GET /v1/indexer/builders picks: RANDOM | ALLOWLIST_ONLY | ALLOWLIST_PRIORITY | "
         "GUARANTEED_ALLOWLIST (the default: what the original ran; with an empty allowlist it equals RANDOM).",
     )
+    l2_multicall3_address: str = Field(
+        "0xca11bde05977b3631167028862be2a173976ca11",
+        pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="Multicall3 on L2 (builders' ETH balances); the canonical address (deployed on Scroll) by "
+        "default, the devnet's from its manifest.",
+    )
     builder_require_https: bool = Field(
         True, description="Builders must announce an https:// URL; the devnet manifest relaxes it for its stand-ins."
     )

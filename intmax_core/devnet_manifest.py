@@ -20,6 +20,22 @@ DEVNET_DEPOSIT_RELAY_MAX_WAIT_SECONDS = 15
 DEVNET_PROOF_POLL_INTERVAL_SECONDS = 0.2
 DEVNET_MAX_FEE_PER_GAS_GWEI = 100
 DEVNET_COINGECKO_BATCH_PAUSE_SECONDS = 0.0
+# The devnet stand-ins' fixed "secrets": devnet-only values, public by design. The webhook sink
+# accepts any token; the Predicate stand-in accepts only this key (so a wrong key is testable).
+DEVNET_PREDICATE_API_KEY = "devnet-predicate-key"
+DEVNET_ALERT_WEBHOOK_PATH = "/webhooks/devnet/devnet-token"
+# Where the Predicate stand-in serves its one endpoint (the real API's URL is configured whole).
+PREDICATE_TASK_PATH = "/v1/task"
+# The stand-ins a manifest may list, in start order; each is a ServiceEntry field (None when absent).
+SERVICE_KEYS = (
+    "coingecko",
+    "scroll_bridge",
+    "prover_gateway",
+    "builder_nodes",
+    "validity_prover",
+    "predicate",
+    "webhook_sink",
+)
 
 # Manifest contract keys that have a `<key>_address` / `<key>_deployed_block` setting.
 CONFIGURED_CONTRACTS = (
@@ -78,8 +94,21 @@ class DevnetManifest:
     scroll_bridge: ServiceEntry | None = None
     # The prover gateway stand-in (ZKP_PROVER_URL); None in manifests written before it existed.
     prover_gateway: ServiceEntry | None = None
+    # One process serving every simulated builder's GET /fee-info at {url}/builders/{i}.
+    builder_nodes: ServiceEntry | None = None
+    # The validity prover's GET /block-number, following the devnet Rollup.
+    validity_prover: ServiceEntry | None = None
+    # The Predicate API (POST {url}/v1/task with the devnet key).
+    predicate: ServiceEntry | None = None
+    # A Discord-style webhook receiver: where the devnet's alerts go.
+    webhook_sink: ServiceEntry | None = None
     version: int = MANIFEST_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def services(self) -> list[ServiceEntry]:
+        """The stand-ins this manifest lists, in start order."""
+        entries = (getattr(self, key) for key in SERVICE_KEYS)
+        return [entry for entry in entries if entry is not None]
 
     def settings_values(self) -> dict[str, Any]:
         """The values this manifest gives to Settings fields."""
@@ -107,8 +136,21 @@ class DevnetManifest:
             values["scroll_bridge_api_url"] = self.scroll_bridge.url
         if self.prover_gateway is not None:
             values["zkp_prover_url"] = self.prover_gateway.url
-        if "l1_multicall3" in self.contracts:
-            values["l1_multicall3_address"] = self.contracts["l1_multicall3"].address
+        if self.builder_nodes is not None:
+            # The builder stand-ins announce plain http:// loopback URLs in their heartbeats.
+            values["builder_require_https"] = False
+        if self.validity_prover is not None:
+            values["validity_prover_url"] = self.validity_prover.url
+        if self.predicate is not None:
+            values["predicate_api_url"] = f"{self.predicate.url}{PREDICATE_TASK_PATH}"
+            values["predicate_api_key"] = DEVNET_PREDICATE_API_KEY
+        if self.webhook_sink is not None:
+            values["alert_webhook_url"] = f"{self.webhook_sink.url}{DEVNET_ALERT_WEBHOOK_PATH}"
+        # Every devnet has the mock relayers (mock_messenger_private_key): watch their wallet too.
+        values["use_mock_wallet_observer"] = True
+        for chain in ("l1", "l2"):
+            if f"{chain}_multicall3" in self.contracts:
+                values[f"{chain}_multicall3_address"] = self.contracts[f"{chain}_multicall3"].address
         if "deployed_on" in self.extra:
             values["indexing_start_date"] = self.extra["deployed_on"]
         for key in CONFIGURED_CONTRACTS:
@@ -129,9 +171,8 @@ class DevnetManifest:
                 "l1": ChainEntry(**raw["l1"]),
                 "l2": ChainEntry(**raw["l2"]),
                 "contracts": {k: ContractEntry(**v) for k, v in raw["contracts"].items()},
-                "coingecko": ServiceEntry(**raw["coingecko"]) if raw.get("coingecko") else None,
-                "scroll_bridge": ServiceEntry(**raw["scroll_bridge"]) if raw.get("scroll_bridge") else None,
-                "prover_gateway": ServiceEntry(**raw["prover_gateway"]) if raw.get("prover_gateway") else None,
+                # Manifests written before a stand-in existed lack its key (or hold null).
+                **{key: ServiceEntry(**raw[key]) if raw.get(key) else None for key in SERVICE_KEYS},
             }
         )
 

@@ -29,6 +29,7 @@ from intmax_core.warehouse import migrate
 from intmax_core.warehouse.engine import make_engine
 from intmax_core.warehouse.schema import WithdrawalStatus, withdrawals
 from intmax_devnet import accounts
+from intmax_devnet.builder_nodes import builder_base_url
 from intmax_devnet.deployer import contract_at, transact
 from intmax_devnet.devnet import web3_for
 from intmax_devnet.single_withdrawal_proof import encode_proof
@@ -186,7 +187,11 @@ class Simulator:
     # --- L2 builders -----------------------------------------------------------------------
     def heartbeat(self, builder: accounts.DevnetAccount) -> None:
         registry = self.contract(self.l2, "block_builder_registry")
-        url = f"https://builder-{builder.index - accounts.BUILDER_INDEX_BASE}.devnet.intmax.invalid"
+        number = builder.index - accounts.BUILDER_INDEX_BASE
+        # With the builder nodes stand-in, announce a URL that answers /fee-info; older manifests
+        # had none, and their builders announce a URL that never resolves.
+        nodes = self.manifest.builder_nodes
+        url = builder_base_url(nodes.url, number) if nodes else f"https://builder-{number}.devnet.intmax.invalid"
         transact(self.l2, registry.functions.emitHeartbeat(url), builder.address)
         self.report.heartbeats += 1
 

@@ -7,7 +7,8 @@ whose effect failed. The sender logs an ERROR line when it parks one; this asset
 so the alert does not scroll away with the logs. An operator inspects it with
 `intmax tx list --status parked` and re-queues it with `intmax tx requeue <purpose> <key>`.
 
-The schedule materializes the asset (and so runs the check) every 5 minutes.
+The schedule materializes the asset (and so runs the check) at INTMAX_TRANSACTION_LEDGER_CRON
+(every 5 minutes by default).
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import Any
 import dagster as dg
 
 from intmax_assets.resources import WarehouseResource
+from intmax_core.config import Settings
 from intmax_core.warehouse.ledger import TransactionStatus
 from intmax_core.warehouse.ledger_repository import LedgerRepository
 
 NO_PARKED_TRANSACTIONS = "no_parked_transactions"
 # Parked rows named in the check's result; the count covers all of them.
 PARKED_LISTED = 20
-SCHEDULE_CRON = "*/5 * * * *"
 
 
 @dg.asset(
@@ -70,10 +71,13 @@ def transaction_ledger(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-transaction_ledger_schedule = dg.ScheduleDefinition(
-    name="transaction_ledger_schedule",
-    target=transaction_ledger,
-    cron_schedule=SCHEDULE_CRON,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Summarise the transaction ledger and check for parked transactions every 5 minutes.",
-)
+def build_transaction_ledger_schedule(settings: Settings) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="transaction_ledger_schedule",
+        target=transaction_ledger,
+        cron_schedule=settings.transaction_ledger_cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Summarise the transaction ledger and check for parked transactions "
+        "(INTMAX_TRANSACTION_LEDGER_CRON).",
+    )

@@ -3,6 +3,8 @@
 # Imported to register their tables on the shared MetaData.
 from intmax_core.warehouse import (  # noqa: F401
     aggregator_tables,
+    alerts_tables,
+    builders_tables,
     deposits_tables,
     event_tables,
     ledger,

@@ -57,7 +57,9 @@ def build_deposit_daily_stats(
             metadata["preview"] = dg.MetadataValue.md(stats.to_markdown(index=False))
         return dg.MaterializeResult(metadata=metadata)
 
-    deposit_daily_stats_schedule = build_daily_refresh_schedule(ASSET, settings.indexing_start_date)
+    deposit_daily_stats_schedule = build_daily_refresh_schedule(
+        ASSET, settings.indexing_start_date, settings.daily_stats_cron
+    )
     job = deposit_daily_stats_schedule.job
 
     @dg.asset_sensor(

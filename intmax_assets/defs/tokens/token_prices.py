@@ -8,8 +8,9 @@ from `token_prices_first_sync_sensor` at once, retried with backoff until one su
 
 `token_prices_fresh` WARNs when the served list is older than two schedule intervals (the
 longest gap between two firings of the cron): a sync failing twice in a row, or a stopped
-schedule. It runs with every sync and on its own every 15 minutes, so that it also fires when
-syncs fail (a failed run never reaches the check of its own asset).
+schedule. It runs with every sync and on its own at INTMAX_TOKEN_PRICES_FRESHNESS_CRON (every 15
+minutes by default), so that it also fires when syncs fail (a failed run never reaches the check of
+its own asset).
 """
 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations at definition time.
@@ -29,7 +30,6 @@ from intmax_core.tokens.prices import PriceSyncError, newest_sync, sync_token_pr
 
 TOKEN_PRICES = dg.AssetKey("token_prices")
 FRESHNESS_CHECK = "token_prices_fresh"
-FRESHNESS_CRON = "*/15 * * * *"
 # The list may be this many schedule intervals old before the check warns: one missed sync is
 # tolerated (a transient CoinGecko outage), two are not.
 STALE_AFTER_INTERVALS = 2
@@ -134,10 +134,10 @@ def build_token_prices(
     freshness_schedule = dg.ScheduleDefinition(
         name="token_prices_freshness_schedule",
         job=freshness_job,
-        cron_schedule=FRESHNESS_CRON,
+        cron_schedule=settings.token_prices_freshness_cron,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Check every 15 minutes that the served price list is fresh.",
+        description="Checks that the served price list is fresh (INTMAX_TOKEN_PRICES_FRESHNESS_CRON).",
     )
 
     @dg.sensor(

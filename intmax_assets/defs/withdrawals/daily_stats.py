@@ -46,4 +46,6 @@ def build_withdrawal_daily_stats(settings: Settings) -> tuple[dg.AssetsDefinitio
             metadata["gas_per_withdrawal"] = sum(gas) / len(gas)
         return dg.MaterializeResult(metadata=metadata)
 
-    return withdrawal_daily_stats, build_daily_refresh_schedule(ASSET, settings.indexing_start_date)
+    return withdrawal_daily_stats, build_daily_refresh_schedule(
+        ASSET, settings.indexing_start_date, settings.daily_stats_cron
+    )
