@@ -22,7 +22,7 @@ log "ruff"
 log "pytest (warehouse tests run on SQLite and on PostgreSQL)"
 export INTMAX_TEST_POSTGRES_URL="$TEST_PG_URL" INTMAX_TEST_REDIS_URL="$TEST_REDIS_URL"
 status=0
-.venv/bin/pytest --durations=30 "$@" || status=$?
+.venv/bin/pytest -n "${INTMAX_TEST_WORKERS:-3}" --dist worksteal --durations=30 "$@" || status=$?
 # pytest exits 5 when it collected no test: for CI that is a failure, not a pass.
 [ "$status" -eq 5 ] && log "pytest collected no tests"
 exit "$status"
