@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
@@ -26,7 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from intmax_core.config_operations import OperationsSettings
+from intmax_core.config_operations import ADDRESS_PATTERN, OperationsSettings
 from intmax_core.cron import parse_cron
 from intmax_core.devnet_manifest import read_manifest
 
@@ -34,7 +33,6 @@ ENV_PREFIX = "INTMAX_"
 DEFAULT_DATA_DIR = Path(".intmax")
 RPC_URL_SCHEMES = ("http", "https", "ws", "wss")
 HTTP_URL_SCHEMES = ("http", "https")
-ADDRESS_PATTERN = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 # Confirmation depths below which a block is not yet final, as established indexers choose them:
 # Ponder uses 65 on Ethereum mainnet and 30 for fast L2s such as Scroll.
