@@ -199,7 +199,12 @@ class automine_off:
         self.chain.rpc("evm_setAutomine", [True])
 
 
-def wait_until(condition, timeout: float = 20.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+# How long a worker process may take to start and broadcast: Python start-up and imports take seconds
+# when the suite's parallel workers keep both cores busy (20 s was too short under 3 workers).
+WAIT_SECONDS = 90.0
+
+
+def wait_until(condition, timeout: float = WAIT_SECONDS, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
