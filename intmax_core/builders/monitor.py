@@ -33,7 +33,9 @@ class HealthReport:
 
     def failed_checks(self) -> Counter[str]:
         """How many builders failed each check (a builder failing two checks counts in both)."""
-        return Counter(check for verdict in self.verdicts for check in (verdict.checks or "").split(",") if check)
+        return Counter(
+            check for verdict in self.verdicts for check in dict.fromkeys(failure.check for failure in verdict.failures)
+        )
 
 
 async def check_builders(
