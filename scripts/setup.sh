@@ -51,6 +51,9 @@ ensure_debian_services() {
   local missing=()
   postgres_bin >/dev/null || missing+=(postgresql)
   command -v redis-server >/dev/null || missing+=(redis-server)
+  # The browser tests drive Debian's chromium through Playwright (its own browser download is not
+  # reachable from a machine with only the package registries).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ ${#missing[@]} -eq 0 ] && return
   log "installing Debian packages: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
