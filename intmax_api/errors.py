@@ -30,6 +30,8 @@ ERROR_CODES = {
     504: "GATEWAY_TIMEOUT",
 }
 DEFAULT_MESSAGES = {404: "Resource not found", 429: "Rate limit exceeded"}
+# FastAPI's 400 for a request body it could not decode at all (fastapi.routing).
+BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
 class ApiError(Exception):
@@ -69,13 +71,78 @@ def _validation_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+# Every route can answer these, in the envelope: the rate limit, an unexpected error, a dependency
+# that is down (warehouse, Redis-less health, an unconfigured Predicate API), the request deadline.
+COMMON_ERRORS = {
+    429: "Rate limit exceeded (per client and window; X-API-KEY holders are exempt)",
+    500: "Unexpected error (details only in the log, under the request id)",
+    503: "A dependency is unavailable",
+    504: "The request took longer than INTMAX_API_REQUEST_TIMEOUT_SECONDS",
+}
+_ENVELOPE_REF = "#/components/schemas/ErrorEnvelope"
+_VALIDATION_REF = "#/components/schemas/ValidationFailure"
+
+
+def _envelope_schema() -> dict[str, Any]:
+    return {
+        "title": "ErrorEnvelope",
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string", "description": "e.g. NOT_FOUND, TOO_MANY_REQUESTS, VALIDATION_ERROR"},
+            "message": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/ValidationIssue"},
+                "description": "VALIDATION_ERROR only: each invalid field and why.",
+            },
+        },
+    }
+
+
+def declare_error_responses(app: FastAPI) -> None:
+    """Make the OpenAPI say what the API answers on errors: FastAPI declares a 422 with its own
+    `{"detail": ...}` body for every route with inputs, but validation errors are 400 in the envelope
+    (handler below); and every route may answer 429, 500, 503 and 504 in the envelope."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ErrorEnvelope"] = _envelope_schema()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if responses.pop("422", None) is not None and "400" not in responses:
+                    content = {"application/json": {"schema": {"$ref": _VALIDATION_REF}}}
+                    responses["400"] = {"description": "Invalid input (VALIDATION_ERROR)", "content": content}
+                for status, description in COMMON_ERRORS.items():
+                    content = {"application/json": {"schema": {"$ref": _ENVELOPE_REF}}}
+                    responses.setdefault(str(status), {"description": description, "content": content})
+        for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 shapes, now unreferenced
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    declare_error_responses(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
         return envelope(error.status, error.code, error.message, request, **error.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == BODY_PARSE_ERROR:
+            # Malformed JSON is a VALIDATION_ERROR; a body that is not even text (JSON's encoding
+            # detection failing, e.g. b"\x00\x00\x00\x12\xff") must be one too, not a BAD_REQUEST.
+            errors = [{"path": "", "message": "JSON decode error: the body is not valid UTF-8/16/32 text"}]
+            return envelope(400, "VALIDATION_ERROR", "Validation Error", request, errors=errors)
         return _status_error(request, error.status_code, error.detail, getattr(error, "headers", None))
 
     @app.exception_handler(RequestValidationError)

@@ -27,6 +27,25 @@ _DIGITS = re.compile(r"[0-9]+")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
+def uint_pattern(maximum: int) -> str:
+    """The decimal strings of 0..maximum (leading zeros allowed) as an OpenAPI (ECMA-262) pattern:
+    what `parse_uint` accepts, so that the documented contract is the enforced one."""
+    digits = str(maximum)
+    options = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for position, digit in enumerate(digits):  # same length: a smaller digit here, anything after
+        if digit != "0":
+            rest = len(digits) - position - 1
+            options.append(digits[:position] + f"[0-{int(digit) - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    options.append(digits)
+    return "^0*(?:" + "|".join(options) + ")$"
+
+
+# What the routes check by hand, declared in the OpenAPI (json_schema_extra: documentation only).
+UINT_PATTERN = uint_pattern(MAX_BIGINT)
+PER_PAGE_PATTERN = uint_pattern(PER_PAGE_MAX).replace("^0*(?:", "^0*(?!0*$)(?:")  # 1..250
+ADDRESS_PATTERN = "^0x[0-9a-fA-F]{40}$"
+
+
 class QueryErrors:
     def __init__(self) -> None:
         self.items: list[dict[str, str]] = []

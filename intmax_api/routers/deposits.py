@@ -16,13 +16,17 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Connection, Row, select
 
 from intmax_api.dependencies import ApiState, api_state
 from intmax_api.errors import ApiError
 from intmax_api.formats import iso_utc
 from intmax_api.query import (
+    ADDRESS_PATTERN,
     MAX_BIGINT,
+    PER_PAGE_PATTERN,
+    UINT_PATTERN,
     QueryErrors,
     parse_address,
     parse_per_page,
@@ -153,7 +157,9 @@ def _deposit(row: Row[Any]) -> Deposit:
     summary="One deposit's status and lifecycle",
 )
 async def deposit_by_id(
-    depositId: str = Path(description="Liquidity deposit id (decimal digits)."),
+    depositId: str = Path(
+        description="Liquidity deposit id (decimal digits).", json_schema_extra={"pattern": UINT_PATTERN}
+    ),
     state: ApiState = Depends(api_state),
 ) -> Deposit:
     errors = QueryErrors()
@@ -179,9 +185,19 @@ async def deposit_by_id(
 async def deposit_list(
     request: Request,
     state: ApiState = Depends(api_state),
-    depositor: str | None = Query(None, description="L1 address that deposited."),
-    cursor: str | None = Query(None, description="nextCursor of the previous page (a deposit id)."),
-    perPage: str | None = Query(None, description="Page size 1-250 (digits only); default 100."),
+    # SkipJsonSchema: a query value is a string or absent, never null; the patterns document what
+    # the route checks by hand (intmax_api.query).
+    depositor: str | SkipJsonSchema[None] = Query(
+        None, description="L1 address that deposited.", json_schema_extra={"pattern": ADDRESS_PATTERN}
+    ),
+    cursor: str | SkipJsonSchema[None] = Query(
+        None,
+        description="nextCursor of the previous page (a deposit id).",
+        json_schema_extra={"pattern": UINT_PATTERN},
+    ),
+    perPage: str | SkipJsonSchema[None] = Query(
+        None, description="Page size 1-250 (digits only); default 100.", json_schema_extra={"pattern": PER_PAGE_PATTERN}
+    ),
 ) -> DepositList:
     errors = QueryErrors()
     values = strict_query(request, LIST_QUERY_KEYS, errors)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from intmax_api.cache import DETAIL_TTL_SECONDS, CachedRoute, cached
 from intmax_api.dependencies import ApiState, api_state
-from intmax_api.query import validation_error
+from intmax_api.query import ADDRESS_PATTERN, validation_error
 from intmax_api.routers.tokens import ValidationFailure
 from intmax_api.warehouse_reads import read_warehouse
 from intmax_core.builders import store
@@ -89,7 +89,12 @@ async def builders_meta(state: ApiState = Depends(api_state)) -> BuildersMeta:
     summary="Whether a builder is known and active",
 )
 @cached(DETAIL_TTL_SECONDS)
-async def builder_registration(address: str, state: ApiState = Depends(api_state)) -> Registration:
+async def builder_registration(
+    address: str = Path(
+        description="Builder address (0x + 40 hex digits).", json_schema_extra={"pattern": ADDRESS_PATTERN}
+    ),
+    state: ApiState = Depends(api_state),
+) -> Registration:
     if not ADDRESS.match(address):
         raise validation_error("address", "Invalid Ethereum address format")
     registered, ready = await read_warehouse(state.engine, lambda c: store.registration(c, address.lower()))

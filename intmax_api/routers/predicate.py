@@ -54,6 +54,13 @@ REDACTED = "[redacted]"
 Address = Annotated[StrictStr, Field(pattern=ADDRESS_PATTERN, examples=["0x" + "ab" * 20])]
 
 
+def _integer_only(schema: dict[str, Any]) -> None:
+    # `None` is only the "omitted" default: an explicit null is rejected (_no_null), so the OpenAPI
+    # must not offer it.
+    schema.update(next(option for option in schema.pop("anyOf") if option.get("type") == "integer"))
+    schema.pop("default", None)
+
+
 class EvaluatePolicyRequest(BaseModel):
     # Unknown fields are errors; `from` is a Python keyword, hence the alias (only "from" is accepted).
     model_config = ConfigDict(extra="forbid", populate_by_name=False)
@@ -62,7 +69,13 @@ class EvaluatePolicyRequest(BaseModel):
     to: Address = Field(description="Recipient or contract address; lowercased.")
     data: StrictStr = Field(max_length=MAX_DATA_LENGTH, description="Calldata, as the Predicate API expects it.")
     msg_value: StrictStr = Field(max_length=MAX_MSG_VALUE_LENGTH, description="Value sent with the call (wei).")
-    chain_id: StrictInt | None = Field(None, ge=1, le=MAX_CHAIN_ID, description="Chain id; sent only when given.")
+    chain_id: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=MAX_CHAIN_ID,
+        description="Chain id; sent only when given (omit it: null is rejected).",
+        json_schema_extra=_integer_only,
+    )
 
     @field_validator("chain_id", mode="before")
     @classmethod

@@ -19,12 +19,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Connection, select
 
 from intmax_api.cache import LIST_TTL_SECONDS, CachedRoute, cached
 from intmax_api.dependencies import ApiState, api_state
 from intmax_api.pagination import paginate_by_address
 from intmax_api.query import (
+    ADDRESS_PATTERN,
+    MAX_LIST_VALUES,
+    PER_PAGE_PATTERN,
+    UINT_PATTERN,
     QueryErrors,
     parse_address,
     parse_list,
@@ -89,6 +94,15 @@ class TokenMapList(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ValidationFailure, "description": "Invalid query"}}
+# The query as the routes check it by hand (intmax_api.query), declared in the OpenAPI; a value is
+# a string or absent, never null (SkipJsonSchema).
+_PER_PAGE = "Page size 1-250 (digits only); default 100 when paginating."
+_PER_PAGE_SCHEMA = {"pattern": PER_PAGE_PATTERN}
+_CURSOR = "contractAddress of the previous page's last item (an unknown one starts at the first item)."
+
+
+def _list_of(pattern: str) -> dict[str, Any]:
+    return {"items": {"type": "string", "pattern": pattern}, "maxItems": MAX_LIST_VALUES}
 
 
 def _price_rows(connection: Connection) -> list[dict[str, Any]]:
@@ -120,9 +134,11 @@ def _price_map(prices: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 async def token_prices_list(
     request: Request,
     state: ApiState = Depends(api_state),
-    contractAddresses: list[str] | None = Query(None, description="Repeatable; at most 100 addresses."),
-    perPage: str | None = Query(None, description="Page size 1-250 (digits only); default 100 when paginating."),
-    cursor: str | None = Query(None, description="contractAddress of the previous page's last item."),
+    contractAddresses: list[str] | SkipJsonSchema[None] = Query(
+        None, description="Repeatable; at most 100 addresses.", json_schema_extra=_list_of(ADDRESS_PATTERN)
+    ),
+    perPage: str | SkipJsonSchema[None] = Query(None, description=_PER_PAGE, json_schema_extra=_PER_PAGE_SCHEMA),
+    cursor: str | SkipJsonSchema[None] = Query(None, description=_CURSOR),
 ) -> JSONResponse:
     errors = QueryErrors()
     values = strict_query(request, PRICE_QUERY_KEYS, errors)
@@ -167,9 +183,11 @@ def _map_rows(token_indexes: list[int] | None):  # type: ignore[no-untyped-def]
 async def token_maps_list(
     request: Request,
     state: ApiState = Depends(api_state),
-    tokenIndexes: list[str] | None = Query(None, description="Repeatable; decimal digits; at most 100 values."),
-    perPage: str | None = Query(None, description="Page size 1-250 (digits only); default 100 when paginating."),
-    cursor: str | None = Query(None, description="contractAddress of the previous page's last item."),
+    tokenIndexes: list[str] | SkipJsonSchema[None] = Query(
+        None, description="Repeatable; decimal digits; at most 100 values.", json_schema_extra=_list_of(UINT_PATTERN)
+    ),
+    perPage: str | SkipJsonSchema[None] = Query(None, description=_PER_PAGE, json_schema_extra=_PER_PAGE_SCHEMA),
+    cursor: str | SkipJsonSchema[None] = Query(None, description=_CURSOR),
 ) -> JSONResponse:
     errors = QueryErrors()
     values = strict_query(request, MAP_QUERY_KEYS, errors)

@@ -14,12 +14,22 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Connection
 
 from intmax_api.dependencies import ApiState, api_state
 from intmax_api.errors import ApiError
 from intmax_api.formats import iso_utc
-from intmax_api.query import QueryErrors, parse_address, parse_per_page, single, strict_query, validation_error
+from intmax_api.query import (
+    ADDRESS_PATTERN,
+    PER_PAGE_PATTERN,
+    QueryErrors,
+    parse_address,
+    parse_per_page,
+    single,
+    strict_query,
+    validation_error,
+)
 from intmax_api.routers.deposits import NotFound
 from intmax_api.routers.tokens import ValidationFailure
 from intmax_api.warehouse_reads import read_warehouse
@@ -31,6 +41,7 @@ router = APIRouter(tags=["withdrawals"])
 LIST_QUERY_KEYS = ("cursor", "perPage", "recipient")
 DEFAULT_PER_PAGE = 100
 HASH_LENGTH = 66
+HASH_PATTERN = "^0[xX][0-9a-fA-F]{64}$"  # what _parse_hash accepts (it lowercases first)
 
 
 class Event(BaseModel):
@@ -106,7 +117,9 @@ def _parse_hash(text: str, path: str, errors: QueryErrors) -> str | None:
     summary="One withdrawal's status and lifecycle",
 )
 async def withdrawal_by_hash(
-    withdrawalHash: str = Path(description="The withdrawal hash (0x + 64 hex)."),
+    withdrawalHash: str = Path(
+        description="The withdrawal hash (0x + 64 hex).", json_schema_extra={"pattern": HASH_PATTERN}
+    ),
     state: ApiState = Depends(api_state),
 ) -> Withdrawal:
     errors = QueryErrors()
@@ -132,9 +145,19 @@ async def withdrawal_by_hash(
 async def withdrawal_list(
     request: Request,
     state: ApiState = Depends(api_state),
-    recipient: str | None = Query(None, description="L1 address that receives the withdrawals (required)."),
-    cursor: str | None = Query(None, description="nextCursor of the previous page (a withdrawal hash)."),
-    perPage: str | None = Query(None, description="Page size 1-250 (digits only); default 100."),
+    # The patterns document what the route checks by hand (intmax_api.query); a query value is a
+    # string or absent, never null (SkipJsonSchema).
+    recipient: str = Query(
+        description="L1 address that receives the withdrawals.", json_schema_extra={"pattern": ADDRESS_PATTERN}
+    ),
+    cursor: str | SkipJsonSchema[None] = Query(
+        None,
+        description="nextCursor of the previous page (a withdrawal hash of this recipient).",
+        json_schema_extra={"pattern": HASH_PATTERN},
+    ),
+    perPage: str | SkipJsonSchema[None] = Query(
+        None, description="Page size 1-250 (digits only); default 100.", json_schema_extra={"pattern": PER_PAGE_PATTERN}
+    ),
 ) -> WithdrawalList:
     errors = QueryErrors()
     values = strict_query(request, LIST_QUERY_KEYS, errors)
