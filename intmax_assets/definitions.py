@@ -19,6 +19,7 @@ from intmax_assets.defs.withdrawals.daily_stats import build_withdrawal_daily_st
 from intmax_assets.defs.withdrawals.groups import build_collector
 from intmax_assets.defs.withdrawals.messenger import build_messenger_relayer
 from intmax_assets.defs.withdrawals.processing import build_processing
+from intmax_assets.executor import build_executor
 from intmax_assets.resources import ChainResource, WarehouseResource
 from intmax_core.config import Settings, load_settings
 
@@ -101,11 +102,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=jobs,
         sensors=sensors,
         resources=build_resources(settings),
-        # Steps run one after another in the run's own process. The multiprocess default starts a
-        # Python process per step (about 20 s each on 2 busy cores, measured by
-        # scripts/soak_indexing.py) to run steps that take a second or two: a tail run of four
-        # streams took 80-115 s instead of ~10 s. Parallelism comes from separate runs instead.
-        executor=dg.in_process_executor,
+        # In the run's own process by default; Celery workers with INTMAX_EXECUTOR=celery (see executor.py).
+        executor=build_executor(settings),
     )
 
 

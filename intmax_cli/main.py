@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
+from intmax_cli.worker import add_worker_parser
 from intmax_core.config import Settings, SettingsError, load_settings
-
-if TYPE_CHECKING:  # the devnet is imported only by the commands that use it
-    from intmax_devnet.simulator import SimulationReport
 
 DAGSTER_UI_PORT = 3100
 
@@ -59,7 +57,7 @@ def _dagster(settings: Settings, args: argparse.Namespace) -> int:
 def _up(settings: Settings, args: argparse.Namespace) -> int:
     """Start the devnet when no chain is configured (and simulate activity on it), migrate, then run
     the API and Dagster (UI + daemon) until Ctrl-C; stop on exit what this command started."""
-    from intmax_cli import processes
+    from intmax_cli import processes, stack
     from intmax_core.warehouse import migrate
 
     started_devnet = False
@@ -76,11 +74,8 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
         if started_devnet and not args.no_simulate:
             report = simulate(settings, SimulationPlan(seed=args.seed))
             print(report.describe(), file=sys.stderr)
-            print(_routes_to_try(settings, report), file=sys.stderr)
-        commands = {
-            "api": [sys.executable, "-m", "intmax_cli.main", "api"],
-            "dagster": processes.dagster_dev_command(args.dagster_port),
-        }
+            print(stack.routes_to_try(settings, report), file=sys.stderr)
+        commands = stack.pipeline_commands(args.dagster_port)
         print(
             f"API on http://{settings.api_host}:{settings.api_port}/v1/health, "
             f"Dagster UI on http://127.0.0.1:{args.dagster_port}; Ctrl-C stops everything",
@@ -91,32 +86,6 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
         if started_devnet:
             devnet.down(settings.data_dir)
             print("devnet down", file=sys.stderr)
-
-
-def _routes_to_try(settings: Settings, report: SimulationReport) -> str:
-    """Routes that answer with the simulated activity once the pipeline has processed it."""
-    from intmax_devnet import accounts
-
-    api = f"http://{settings.api_host}:{settings.api_port}/v1"
-    routes = [
-        "/indexer/builders",
-        "/indexer/builders/meta",
-        f"/indexer/builders/registration/{accounts.builder(0).address}",
-        "/proxy/meta",
-        "/time",
-        "/token-maps/list",
-        "/token-prices/list",
-    ]
-    routes += [f"/deposits/{report.deposit_ids[0]}"] if report.deposit_ids else []
-    routes += [f"/withdrawals/{report.withdrawal_hashes[0]}"] if report.withdrawal_hashes else []
-    lines = [f"  {api}{route}" for route in routes]
-    lines.append(f'  curl -X POST {api}/map -H \'content-type: application/json\' -d \'{{"digest":"d1","data":"x"}}\'')
-    policy = {"from": accounts.user(0).address, "to": accounts.user(1).address, "data": "0x", "msg_value": "0"}
-    body = json.dumps(policy, separators=(",", ":"))
-    lines.append(f"  curl -X POST {api}/predicate/evaluate-policy -H 'content-type: application/json' -d '{body}'")
-    return "\n".join(
-        ["routes with this data (within a minute or two, as the schedules and sensors process it):", *lines]
-    )
 
 
 def _devnet(settings: Settings, args: argparse.Namespace) -> int:
@@ -274,9 +243,30 @@ def _deposits(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _config(settings: Settings, args: argparse.Namespace) -> int:
-    # model_dump_json keeps SecretStr masked as "**********".
-    print(settings.model_dump_json(indent=2))
+    # model_dump keeps SecretStr masked as "**********"; URLs are plain strings, so their credentials
+    # (a password in the warehouse, Redis or broker URL, a provider key in an RPC URL) are masked here.
+    values = settings.model_dump(mode="json")
+    for name, value in values.items():
+        if isinstance(value, str):
+            values[name] = _mask_url(value, whole_path=False)
+        elif isinstance(value, list) and name.endswith("rpc_urls"):
+            values[name] = [_mask_url(url, whole_path=True) for url in value]
+    print(json.dumps(values, indent=2))
     return 0
+
+
+def _mask_url(text: str, whole_path: bool) -> str:
+    """`scheme://user:****@host/path`; with whole_path (RPC URLs: providers put the key in the path or
+    query) `scheme://host/****`. Text that is not a URL with a host is returned as it is."""
+    parsed = urlsplit(text)
+    if not parsed.scheme or not parsed.hostname:
+        return text
+    netloc = parsed.netloc
+    if parsed.password is not None:
+        netloc = netloc.replace(f":{parsed.password}@", ":****@", 1)
+    if whole_path and (parsed.path.strip("/") or parsed.query):
+        return urlunsplit((parsed.scheme, netloc, "/****", "", ""))
+    return urlunsplit((parsed.scheme, netloc, parsed.path, parsed.query, parsed.fragment))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -350,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(handler=_config)
+
+    add_worker_parser(commands)
     return parser
 
 

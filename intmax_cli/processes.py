@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -46,6 +47,36 @@ def dagster_dev_command(port: int) -> list[str]:
     ]
 
 
+def start_children(
+    commands: dict[str, list[str]],
+    env: dict[str, str],
+    children: dict[str, subprocess.Popen],
+    log_dir: Path | None = None,
+) -> None:
+    """Start every command in its own process group, adding each to `children` as soon as it runs
+    (so that a caller stopping `children` after an interruption stops exactly what was started).
+    With `log_dir`, each child's output goes to `<log_dir>/<name>.log` instead of our terminal."""
+    for name, command in commands.items():
+        with contextlib.ExitStack() as files:
+            log = files.enter_context(open(log_dir / f"{name}.log", "ab")) if log_dir else None
+            children[name] = subprocess.Popen(
+                command,
+                env=env,
+                cwd=PROJECT_ROOT,
+                start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT if log else None,
+            )
+        print(f"started {name} (pid {children[name].pid})", file=sys.stderr)
+
+
+def stop_children(children: dict[str, subprocess.Popen]) -> None:
+    """Stop each child's whole process group (SIGTERM, then SIGKILL after STOP_TIMEOUT_SECONDS)."""
+    for name, child in children.items():
+        stop_process_group(child.pid, timeout=STOP_TIMEOUT_SECONDS)
+        print(f"stopped {name}", file=sys.stderr)
+
+
 def run_until_interrupted(commands: dict[str, list[str]], env: dict[str, str]) -> int:
     """Start every command; when one exits or we get SIGINT/SIGTERM, stop all of them."""
     children: dict[str, subprocess.Popen] = {}
@@ -57,9 +88,7 @@ def run_until_interrupted(commands: dict[str, list[str]], env: dict[str, str]) -
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for name, command in commands.items():
-            children[name] = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, start_new_session=True)
-            print(f"started {name} (pid {children[name].pid})", file=sys.stderr)
+        start_children(commands, env, children)
         while not stopping:
             exited = [name for name, child in children.items() if child.poll() is not None]
             if exited:
@@ -67,9 +96,7 @@ def run_until_interrupted(commands: dict[str, list[str]], env: dict[str, str]) -
                 break
             time.sleep(0.5)
     finally:
-        for name, child in children.items():
-            stop_process_group(child.pid, timeout=STOP_TIMEOUT_SECONDS)
-            print(f"stopped {name}", file=sys.stderr)
+        stop_children(children)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0 if stopping else 1

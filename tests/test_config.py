@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -77,6 +78,16 @@ def test_rpc_url_is_not_echoed_in_errors() -> None:
     assert "apikey123" not in str(caught.value)
 
 
+def test_the_celery_executor_needs_a_redis_broker_and_never_echoes_it() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(executor="celery")
+    assert "INTMAX_CELERY_BROKER_URL" in str(caught.value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(executor="celery", celery_broker_url="amqp://guest:brokerpass@mq:5672//")
+    assert "INTMAX_CELERY_BROKER_URL" in str(caught.value) and "brokerpass" not in str(caught.value)
+    assert load_settings(executor="celery", celery_broker_url="redis://:pw@r:6379/1").celery_broker_url
+
+
 def test_secrets_are_masked_in_config_output(tmp_path) -> None:
     result = run_cli(
         "config",
@@ -89,6 +100,26 @@ def test_secrets_are_masked_in_config_output(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert '"owner_mnemonic": "**********"' in result.stdout
     assert SECRET_MNEMONIC not in result.stdout and "k-123456" not in result.stdout
+
+
+def test_url_credentials_are_masked_in_config_output(tmp_path) -> None:
+    result = run_cli(
+        "config",
+        env={
+            "INTMAX_DATA_DIR": str(tmp_path),
+            "INTMAX_NETWORK": "testnet",
+            "INTMAX_DATABASE_URL": "postgresql://intmax:dbpass-1@db.internal:5432/warehouse",
+            "INTMAX_EXECUTOR": "celery",
+            "INTMAX_CELERY_BROKER_URL": "redis://:brokerpass-2@redis.internal:6379/1",
+            "INTMAX_L1_RPC_URLS": "https://eth-sepolia.example/v2/rpckey-3",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    for secret in ("dbpass-1", "brokerpass-2", "rpckey-3"):
+        assert secret not in result.stdout
+    values = json.loads(result.stdout)
+    assert values["database_url"] == "postgresql://intmax:****@db.internal:5432/warehouse"
+    assert values["l1_rpc_urls"] == ["https://eth-sepolia.example/****"]
 
 
 def test_embedded_sqlite_default_lives_in_data_dir(tmp_path) -> None:
