@@ -11,13 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Connection, delete, insert, select
 
 from intmax_core.warehouse.deposits_tables import DepositStatus, deposit_daily_stats, deposits
 from intmax_core.warehouse.tokens_tables import token_maps
+
+if TYPE_CHECKING:
+    # pandas is imported where it is used: it costs over a second of CPU, and every Dagster run
+    # process imports this module with the code location, whether or not it computes statistics.
+    import pandas as pd
 
 COLUMNS = [
     "token_index",
@@ -48,6 +52,8 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
 
 def read_day(connection: Connection, day: date) -> pd.DataFrame:
     """The day's deposits (by L1 block time) with their token's symbol and decimals."""
+    import pandas as pd
+
     start, end = _day_bounds(day)
     query = (
         select(
@@ -72,6 +78,8 @@ def read_day(connection: Connection, day: date) -> pd.DataFrame:
 
 def compute_day(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per token index of the day (COLUMNS), ordered by token index."""
+    import pandas as pd
+
     if frame.empty:
         return pd.DataFrame(columns=COLUMNS)
     frame = frame.assign(processing_seconds=(frame["processed_at"] - frame["deposited_at"]).dt.total_seconds())
@@ -108,10 +116,14 @@ def write_day(connection: Connection, day: date, stats: pd.DataFrame) -> None:
 
 
 def _missing(value: Any) -> bool:
+    import pandas as pd
+
     return value is None or (isinstance(value, float) and pd.isna(value))
 
 
 def totals(stats: pd.DataFrame, frame: pd.DataFrame) -> DayTotals:
+    import pandas as pd
+
     latency = (frame["processed_at"] - frame["deposited_at"]).dt.total_seconds().dropna() if len(frame) else []
     return DayTotals(
         deposit_count=int(stats["deposit_count"].sum()) if len(stats) else 0,

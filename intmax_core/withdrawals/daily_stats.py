@@ -9,9 +9,8 @@ ints (exact); percentiles use pandas' linear interpolation.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Connection, delete, insert, select
 
 from intmax_core.warehouse.aggregator_tables import (
@@ -24,6 +23,9 @@ from intmax_core.warehouse.event_tables import EVENT_TABLES
 from intmax_core.warehouse.ledger import transactions
 from intmax_core.warehouse.schema import WithdrawalStatus, withdrawals
 from intmax_core.warehouse.types import utc
+
+if TYPE_CHECKING:  # imported where used: see intmax_core.deposits.daily_stats
+    import pandas as pd
 
 STATUSES = [s.value for s in WithdrawalStatus]
 QUEUE_EVENTS = ("DirectWithdrawalQueued", "ClaimableWithdrawalQueued")
@@ -55,6 +57,8 @@ def _gas_per_withdrawal(connection: Connection, hashes: list[str]) -> dict[str, 
 
 
 def read_day(connection: Connection, day: date) -> pd.DataFrame:
+    import pandas as pd
+
     start = datetime.combine(day, time.min, UTC)
     rows = connection.execute(
         select(
