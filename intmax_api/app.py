@@ -1,10 +1,11 @@
 """The FastAPI application factory: `uvicorn --factory intmax_api.app:create_app`.
 
-Every request passes, from the outside in: request id and request log, security headers, CORS,
-gzip, `?pretty`, the rate limit, the request timeout, then the route (whose cache, if any, is
-`intmax_api.cache`). So a 429 or a 504 still has a request id, security and CORS headers and can
-be pretty-printed; gzip compresses pretty-printed bodies; the timeout covers the route and its
-cache lookups.
+Every request passes, from the outside in: metrics (if INTMAX_API_METRICS_ENABLED), request id and
+request log, security headers, CORS, gzip, `?pretty`, the rate limit, the request timeout, then the
+route (whose cache, if any, is `intmax_api.cache`). So every answer is counted, 429s and 504s
+included; a 429 or a 504 still has a request id, security and CORS headers and can be
+pretty-printed; gzip compresses pretty-printed bodies; the timeout covers the route and its cache
+lookups. GET /metrics is exempt from the rate limit (intmax_api.metrics).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from intmax_api.client_address import parse_networks
 from intmax_api.dependencies import ApiState
 from intmax_api.docs import install_offline_docs
 from intmax_api.errors import install_error_handlers
+from intmax_api.metrics import METRICS_PATH, ApiMetrics, MetricsMiddleware, install_metrics_route
 from intmax_api.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
 from intmax_api.pretty import PrettyJsonMiddleware
 from intmax_api.rate_limit import RateLimitMiddleware
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = ApiState(settings)
     app.state.intmax = state
     origins = [o.strip() for o in settings.allowed_origins.split(",") if o.strip()]
+    metrics = ApiMetrics(settings) if settings.api_metrics_enabled else None
     # Added innermost first: each add_middleware wraps everything added before it.
     app.add_middleware(TimeoutMiddleware, timeout_seconds=settings.api_request_timeout_seconds)
     app.add_middleware(
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         window_seconds=settings.rate_limit_window_seconds,
         api_key=settings.api_key,
         trusted_proxies=parse_networks(settings.trusted_proxies),
+        exempt_paths=frozenset({METRICS_PATH}) if metrics else frozenset(),
     )
     app.add_middleware(PrettyJsonMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
@@ -89,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    if metrics is not None:
+        app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(tokens.router, prefix=API_PREFIX)
@@ -99,4 +105,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(indexer.router, prefix=API_PREFIX)
     app.include_router(predicate.router, prefix=API_PREFIX)
     install_offline_docs(app)
+    if metrics is not None:
+        install_metrics_route(app, metrics)
     return app

@@ -6,7 +6,8 @@ in one round trip. Every answer carries the IETF draft-7 headers (`RateLimit: li
 remaining=999, reset=600` and `RateLimit-Policy: 1000;w=600`); past the limit the answer is 429
 `{"code":"TOO_MANY_REQUESTS","message":"Rate limit exceeded"}` with `Retry-After` (seconds left in
 the window). A request whose `X-API-KEY` equals INTMAX_API_KEY (compared in constant time) is not
-counted and gets no headers. CORS preflights (OPTIONS) are not counted either.
+counted and gets no headers. CORS preflights (OPTIONS) are not counted either, nor are requests to
+`exempt_paths` (GET /metrics: a scraper must never be refused).
 
 If Redis fails (down, hung past its socket timeout), the request is let through without
 headers and the outage is logged once a minute: an unavailable limiter must not take the API
@@ -48,6 +49,7 @@ class RateLimitMiddleware:
         window_seconds: int,
         api_key: SecretStr | None,
         trusted_proxies: tuple[IpNetwork, ...],
+        exempt_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.store = store
@@ -56,6 +58,7 @@ class RateLimitMiddleware:
         self.policy = f"{limit};w={window_seconds}"
         self.api_key = api_key.get_secret_value().encode() if api_key and api_key.get_secret_value() else None
         self.trusted_proxies = trusted_proxies
+        self.exempt_paths = exempt_paths
         self._script_sha: str | None = None
 
     def _exempt(self, headers: dict[bytes, bytes]) -> bool:
@@ -75,7 +78,7 @@ class RateLimitMiddleware:
         return int(count), int(ttl_ms)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or scope["path"] in self.exempt_paths:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

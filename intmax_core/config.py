@@ -327,6 +327,13 @@ class Settings(OperationsSettings):
     health_timeout_seconds: float = Field(2.0, gt=0, description="Per-dependency timeout of /v1/health.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # --- metrics -------------------------------------------------------------------------------
+    api_metrics_enabled: bool = Field(
+        True,
+        description="Serve Prometheus metrics at GET /metrics on the API port (not rate limited, not in the "
+        "OpenAPI); false = no /metrics route and no request counting.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
