@@ -7,6 +7,7 @@ import json
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
+from intmax_cli.demo import add_demo_parser
 from intmax_cli.worker import add_worker_parser
 from intmax_core.config import Settings, SettingsError, load_settings
 
@@ -342,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(handler=_config)
 
     add_worker_parser(commands)
+    add_demo_parser(commands)
     return parser
 
 
