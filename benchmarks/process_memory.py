@@ -18,7 +18,9 @@ PROC = Path("/proc")
 # Most specific first. The webserver and the daemon are given `--code-server-log-level`, so a bare
 # "code-server" would match them too: the code server is `dagster api grpc` (or `code-server start`).
 ROLE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("run", ("execute_run", "execute_step")),
+    # A run the code server launches is a multiprocessing "spawn" child of it (dagster._grpc.server),
+    # not a `dagster api execute_run` process; that command is what other launchers run.
+    ("run", ("spawn_main", "execute_run", "execute_step")),
     ("daemon", ("dagster-daemon", "dagster._daemon")),
     ("webserver", ("dagster-webserver", "dagster_webserver")),
     ("code server", ("api grpc", "code-server start")),

@@ -148,6 +148,13 @@ def test_api_load_counts_unexpected_statuses_and_transport_failures_as_errors(tm
         ("python -m dagster._daemon run --log-level info --code-server-log-level info -w ws.yaml", "daemon"),
         ("python -m dagster api grpc --lazy-load-user-code --socket /tmp/x", "code server"),
         ("python -m dagster api execute_run {...}", "run"),
+        # How the code server really starts a run: a multiprocessing spawn child (this was missed: no run row).
+        (
+            "python -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=7, pipe_handle=11) "
+            "--multiprocessing-fork",
+            "run",
+        ),
+        ("python -c from multiprocessing.resource_tracker import main;main(6)", None),
         ("python -m intmax_cli.main api", "api"),
         ("python -m dagster dev -w workspace.yaml", None),  # the supervisor itself holds little
     ],
