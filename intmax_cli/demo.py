@@ -274,7 +274,9 @@ def _header(work_dir: Path, plan: Any, deadlines: dict[str, float], args: argpar
         say(f"                {name}={value}: {why}")
     say(f"                {', '.join(PARKED_SCHEDULES)}={PARKED_CRON!r}: not part of the life cycle")
     say(f"                ({'; '.join(PARKED_SCHEDULES.values())}), kept from competing for the CPU;")
-    say(f"                for the same reason the demo switches off {', '.join(demo_stack.STOPPED_SENSORS)} in Dagster")
+    stopped = ", ".join(demo_stack.STOPPED_SENSORS)
+    say(f"                for the same reason the demo switches off {stopped} in Dagster,")
+    say("                and each sensor or schedule once the stages it serves are seen")
     say("                sensors tick every 15-30 s; messenger relayer and builder health every minute (cron)")
     say(
         "  Dagster       the embedded instance (dagster_home/dagster.yaml) launching queued runs from 2 threads "

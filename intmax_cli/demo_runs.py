@@ -43,6 +43,25 @@ mutation DemoStopSensor($id: String!) {
   }
 }
 """
+SCHEDULE_STATE_QUERY = """
+query DemoSchedule($selector: ScheduleSelector!) {
+  scheduleOrError(scheduleSelector: $selector) {
+    __typename
+    ... on Schedule { scheduleState { id status } }
+    ... on ScheduleNotFoundError { message }
+    ... on PythonError { message }
+  }
+}
+"""
+STOP_SCHEDULE_MUTATION = """
+mutation DemoStopSchedule($id: String!) {
+  stopRunningSchedule(id: $id) {
+    __typename
+    ... on ScheduleStateResult { scheduleState { status } }
+    ... on PythonError { message }
+  }
+}
+"""
 # workspace.yaml's location; a Definitions object is served as the repository "__repository__".
 LOCATION_NAME = "intmax"
 REPOSITORY_NAME = "__repository__"
@@ -132,6 +151,17 @@ class DagsterRuns:
         if stopped["__typename"] != "StopSensorMutationResult":
             raise RuntimeError(f"Dagster stopSensor({name}): {stopped.get('message', stopped['__typename'])}")
         return str(stopped["instigationState"]["status"])
+
+    def stop_schedule(self, name: str) -> str:
+        """Switch a schedule off, as its toggle in the UI does; returns its new status."""
+        selector = {"repositoryLocationName": LOCATION_NAME, "repositoryName": REPOSITORY_NAME, "scheduleName": name}
+        found = self._graphql(SCHEDULE_STATE_QUERY, {"selector": selector})["scheduleOrError"]
+        if found["__typename"] != "Schedule":
+            raise RuntimeError(f"Dagster scheduleOrError({name}): {found.get('message', found['__typename'])}")
+        stopped = self._graphql(STOP_SCHEDULE_MUTATION, {"id": found["scheduleState"]["id"]})["stopRunningSchedule"]
+        if stopped["__typename"] != "ScheduleStateResult":
+            raise RuntimeError(f"Dagster stopRunningSchedule({name}): {stopped.get('message', stopped['__typename'])}")
+        return str(stopped["scheduleState"]["status"])
 
     def _graphql(self, query: str, variables: dict[str, object]) -> dict[str, Any]:
         answer = self.client.post(f"{self.ui_url}/graphql", json={"query": query, "variables": variables})

@@ -295,6 +295,19 @@ def _sensor(name: str) -> RunSource:
     return RunSource(sensor=name)
 
 
+# What only the deposit and builder tracks and the L2->L1 relay need; the indexing sensors and the
+# withdrawal watcher serve the withdrawal track to its end, so they stay.
+RETIRED_AFTER: dict[str, tuple[tuple[str, str], ...]] = {
+    "deposits-processed": (
+        ("sensor", "deposit_relay_sensor"),
+        ("sensor", "mock_l1_to_l2_relay_sensor"),
+        ("sensor", "deposits_refresh_sensor"),
+    ),
+    "withdrawals-relayed": (("schedule", "relay_withdrawal_messages_schedule"),),
+    "builders-judged": (("schedule", "block_builder_health_schedule"),),
+}
+
+
 def build_stages(deadlines: dict[str, float]) -> list[Stage]:
     """Every stage in track order; `deadlines` (seconds, by stage key) come from the command line."""
     groups = RunSource(job="process_withdrawal_group", sensor="withdrawal_group_sensor")
@@ -329,6 +342,6 @@ def build_stages(deadlines: dict[str, float]) -> list[Stage]:
          prices_synced, ""),
     ]  # fmt: skip
     return [
-        Stage(key, title, track, asset, sources, deadlines[key], observe, no_run)
+        Stage(key, title, track, asset, sources, deadlines[key], observe, no_run, RETIRED_AFTER.get(key, ()))
         for key, title, track, asset, sources, observe, no_run in specs
     ]

@@ -114,3 +114,5 @@ class Stage:
     deadline_seconds: float  # after the previous stage of its track (or the stack being up)
     observe: Callable[[World], Sighting | None]
     no_run: str = ""  # what did it, when no Dagster run does
+    # ("sensor" | "schedule", name) switched off once this stage is seen: nothing later needs them.
+    retires: tuple[tuple[str, str], ...] = ()

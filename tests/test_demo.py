@@ -117,6 +117,9 @@ def test_the_demo_observes_every_stage_with_its_asset_run_and_api_url(ports: tup
     missing = set(STAGE_TITLES.values()) - set(stages)
     assert not missing, f"not narrated: {missing}\n{output[-6000:]}"
     assert f"every stage observed ({len(STAGE_TITLES)})" in output
+    # What only finished stages needed is switched off through Dagster's API, schedules and sensors alike.
+    assert "switched off schedule block_builder_health_schedule (STOPPED)" in output
+    assert "switched off sensor deposits_refresh_sensor (STOPPED)" in output
     for title, (_line, origin) in stages.items():
         assert "asset: " in origin and f"API: http://127.0.0.1:{api_port}/v1/" in origin, (title, origin)
         if title != "withdrawals requested":  # the one stage no Dagster run does (the simulator writes it)
