@@ -155,8 +155,8 @@ class Observer:
         self._retire(stage)
 
     def _retire(self, stage: Stage) -> None:
-        """Switch off the sensors and schedules that served only this stage and those before it: each
-        of their runs costs a run process (~6 s of CPU on 2 cores) that the remaining stages wait for."""
+        """Switch off the sensors and schedules that served only this stage and those before it: each of
+        their runs costs a run process (5-10 s of CPU to import the code location) that later stages wait for."""
         for kind, name in stage.retires:
             try:
                 status = self.runs.stop_schedule(name) if kind == "schedule" else self.runs.stop_sensor(name)
