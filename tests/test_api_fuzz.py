@@ -26,13 +26,13 @@ from intmax_core.config import load_settings
 from intmax_core.devnet_manifest import PREDICATE_TASK_PATH
 from intmax_core.warehouse import migrate
 from intmax_core.warehouse.builders_tables import block_builders
-from intmax_core.warehouse.deposits_tables import deposits
 from intmax_core.warehouse.engine import make_engine
 from intmax_core.warehouse.schema import withdrawals
 from intmax_core.warehouse.tokens_tables import ZERO_ADDRESS, token_maps, token_prices
 from intmax_core.warehouse.txmap_tables import tx_maps
 from intmax_devnet.predicate import PredicateStandIn, start_standin
 from tests.conftest import create_postgres_database, drop_postgres_database, require_redis
+from tests.deposit_rows import insert_deposits
 
 pytestmark = pytest.mark.xdist_group("fuzz")
 
@@ -95,22 +95,6 @@ def _seed(url: str) -> None:
                 }
             ],
         )
-        for deposit_id, status in ((1, "processed"), (2, "pending")):
-            connection.execute(
-                insert(deposits).values(
-                    deposit_id=deposit_id,
-                    depositor=ALICE,
-                    recipient_salt_hash=_hash(100 + deposit_id),
-                    token_index=0,
-                    amount=10**18,
-                    is_eligible=True,
-                    status=status,
-                    deposit_hash=_hash(200 + deposit_id),
-                    deposit_tx_hash=_hash(300 + deposit_id),
-                    deposit_block_number=10 + deposit_id,
-                    deposited_at=T0,
-                )
-            )
         connection.execute(
             insert(withdrawals).values(
                 withdrawal_hash=_hash(1),
@@ -141,6 +125,7 @@ def _seed(url: str) -> None:
             )
         )
     engine.dispose()
+    insert_deposits(url, ["processed", "pending"])
 
 
 @pytest.fixture(scope="module")

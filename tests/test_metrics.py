@@ -24,10 +24,10 @@ from intmax_api.pipeline_collector import PipelineCollector
 from intmax_core.config import SettingsError, load_settings
 from intmax_core.warehouse import migrate
 from intmax_core.warehouse.builders_tables import block_builders
-from intmax_core.warehouse.deposits_tables import deposits
 from intmax_core.warehouse.engine import make_engine
 from intmax_core.warehouse.schema import stream_cursors, stream_ranges, withdrawals
 from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.deposit_rows import insert_deposits
 
 DEPOSIT_ROUTE = "/v1/deposits/{depositId}"
 ALICE = "0x" + "a1" * 20
@@ -79,28 +79,6 @@ def _labels(samples: Samples, name: str, label: str) -> set[str]:
     return {labels[label] for sample, labels, _ in samples if sample == name}
 
 
-def _insert_deposits(url: str, statuses: list[str]) -> None:
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        for deposit_id, status in enumerate(statuses, start=1):
-            connection.execute(
-                insert(deposits).values(
-                    deposit_id=deposit_id,
-                    depositor=ALICE,
-                    recipient_salt_hash=_hash(100 + deposit_id),
-                    token_index=0,
-                    amount=10**18,
-                    is_eligible=True,
-                    status=status,
-                    deposit_hash=_hash(200 + deposit_id),
-                    deposit_tx_hash=_hash(300 + deposit_id),
-                    deposit_block_number=10 + deposit_id,
-                    deposited_at=datetime(2026, 3, 1, tzinfo=UTC),
-                )
-            )
-    engine.dispose()
-
-
 # --------------------------------------------------------------------------- request metrics
 
 
@@ -108,7 +86,7 @@ def test_answers_are_counted_by_route_template_method_and_status(
     warehouse_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     migrate.upgrade(warehouse_url)
-    _insert_deposits(warehouse_url, ["processed", "processed"])
+    insert_deposits(warehouse_url, ["processed", "processed"])
     app = _app(tmp_path, redis_url, warehouse_url)
 
     @app.get("/v1/test/crash")  # a route that fails, added to the real app for this test only
@@ -204,7 +182,7 @@ def test_a_timed_out_request_is_counted_and_a_locked_warehouse_is_up_0_quickly(t
 
 
 def _seed_pipeline(url: str, now: datetime) -> None:
-    _insert_deposits(url, ["pending", "relayed", "pending", "processed", "canceled", "pending"])
+    insert_deposits(url, ["pending", "relayed", "pending", "processed", "canceled", "pending"])
     engine = make_engine(url)
     with engine.begin() as connection:
         cursors = [  # (stream, chain, cursor block, cursor written this long ago)
@@ -316,7 +294,7 @@ def test_a_warehouse_lost_after_a_reading_drops_the_gauges_instead_of_keeping_th
     url = create_postgres_database()
     try:
         migrate.upgrade(url)
-        _insert_deposits(url, ["pending"])
+        insert_deposits(url, ["pending"])
         collector = PipelineCollector(url, min_interval_seconds=0)
         anyio.run(collector.refresh)
         before = {m.name: m.samples[0].value for m in collector.collect() if m.samples}
